@@ -1,0 +1,37 @@
+# Two commands set everything up: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint install clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The portal with its embedded defaults (SQLite, django-q2's ORM broker, the
+# local queue backend) and demo data; one Ctrl-C stops every process.
+run: $(STAMP)
+	export DEBUG=$${DEBUG:-1} PATH="$(BIN):$$PATH"; \
+	python manage.py migrate --noinput && \
+	python manage.py create_demo_admin && \
+	python manage.py load_demo && \
+	python manage.py setup_schedules && \
+	python manage.py collectstatic --noinput --verbosity 0 && \
+	echo "Portal on http://127.0.0.1:8000/ (admin at /admin/, health at /healthz)" && \
+	exec honcho start -f Procfile
+
+test: $(STAMP)
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var/test

@@ -1,0 +1,33 @@
+"""Control-queue backends, looked up by name in ``settings.CONTROL_QUEUE_BACKENDS``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from portal.models import OutboundMessage
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: int
+    ok: bool
+    queue_message_id: str = ""
+    error: str = ""
+    permanent: bool = False  # the queue refused this message itself: retrying cannot help
+
+
+class QueueBackend(Protocol):
+    def send(self, messages: list[OutboundMessage]) -> list[SendResult]: ...
+
+
+def get_backend(name: str | None = None) -> QueueBackend:
+    name = name or settings.CONTROL_QUEUE_BACKEND
+    try:
+        path = settings.CONTROL_QUEUE_BACKENDS[name]
+    except KeyError:
+        raise LookupError(f"unknown control queue backend {name!r}") from None
+    return import_string(path)()

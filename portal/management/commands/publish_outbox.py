@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from portal import clock
+from portal.lib.loop import StopSignal
+from portal.services import outbox_publish_all
+
+
+class Command(BaseCommand):
+    help = "Send pending outbox messages to the control queue (once, or in a loop with --loop)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--loop", action="store_true", help="keep publishing until SIGTERM/SIGINT")
+        clock.add_now_argument(parser)
+
+    def handle(self, *args, loop: bool, **options) -> None:
+        clock.apply_now_option(options)
+        if not loop:
+            report = outbox_publish_all()
+            self.stdout.write(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
+            for error in report.errors:
+                self.stderr.write(error)
+            return
+        stop = StopSignal()
+        while not stop.stopped:
+            report = outbox_publish_all()
+            if report.handled == 0 or report.retrying or report.failed:
+                stop.wait(settings.OUTBOX_POLL_SECONDS)

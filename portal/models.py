@@ -1,0 +1,122 @@
+"""The parts every engine shares: the outbox, the audit log and the heartbeat."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from portal import clock
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+    INVALID = "INVALID"
+
+
+class OutboundMessageQuerySet(models.QuerySet):
+    def pending(self) -> OutboundMessageQuerySet:
+        return self.filter(status=MessageStatus.PENDING)
+
+    def due(self, now: dt.datetime) -> OutboundMessageQuerySet:
+        """Pending, due and not leased to a publisher that is still within its lease."""
+        return self.pending().filter(next_attempt_at__lte=now).filter(
+            models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=now)
+        )
+
+
+class OutboundMessage(models.Model):
+    """One message on its way to the control queue (the outbox row).
+
+    Written in the same transaction as the change that caused it; the
+    publisher sends it later, so a crash between the two loses nothing.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=64, db_index=True)
+    dedupe_key = models.CharField(max_length=255, unique=True)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=clock.now)
+    next_attempt_at = models.DateTimeField(default=clock.now)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    queue_message_id = models.CharField(max_length=128, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = OutboundMessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.dedupe_key} ({self.status})"
+
+    @property
+    def body(self) -> str:
+        """The exact text the queue receives: the payload as compact JSON."""
+        return message_body(self.payload)
+
+    def backoff_after_failure(self, now: dt.datetime, cap_seconds: int) -> dt.datetime:
+        """When to try again after the ``attempts``-th failure: 2, 4, 8 ... s, capped."""
+        seconds = min(2 ** max(self.attempts, 1), cap_seconds)
+        return now + dt.timedelta(seconds=seconds)
+
+
+def message_body(payload: dict) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, sort_keys=False)
+
+
+class AuditEntry(models.Model):
+    """Who did what to which object, with the state before and after, and why."""
+
+    at = models.DateTimeField(default=clock.now, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=100, db_index=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name or 'system'} {self.action} {self.object_repr}"
+
+
+class Heartbeat(models.Model):
+    """The single row holding the last tick of the portal's heartbeat."""
+
+    last_tick_at = models.DateTimeField(null=True, blank=True)
+    last_event = models.CharField(max_length=32, blank=True)
+    ticks = models.PositiveBigIntegerField(default=0)
+
+    SINGLETON_ID = 1
+
+    def __str__(self) -> str:
+        return f"heartbeat at {self.last_tick_at}"
+
+    @classmethod
+    def load(cls) -> Heartbeat:
+        obj, _ = cls.objects.get_or_create(id=cls.SINGLETON_ID)
+        return obj
+
+    def is_stale(self, now: dt.datetime, interval_seconds: int) -> bool:
+        """Older than three intervals: the portal has been blind."""
+        if self.last_tick_at is None:
+            return False
+        return now - self.last_tick_at > dt.timedelta(seconds=3 * interval_seconds)

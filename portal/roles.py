@@ -1,0 +1,48 @@
+"""The four roles of DOMAIN §4 and what each may do."""
+
+from __future__ import annotations
+
+VIEWER = "Viewer"
+FEEDER = "Feeder"
+OPERATOR = "Operator"
+ADMINISTRATOR = "Administrator"
+ALL_ROLES = (VIEWER, FEEDER, OPERATOR, ADMINISTRATOR)
+
+# Who may read, who may act: an Administrator may do all an Operator may, and
+# an Operator all a Viewer may. A Feeder only feeds.
+READERS = (VIEWER, OPERATOR, ADMINISTRATOR)
+FEEDERS = (FEEDER, OPERATOR, ADMINISTRATOR)
+OPERATORS = (OPERATOR, ADMINISTRATOR)
+ADMINISTRATORS = (ADMINISTRATOR,)
+
+
+def user_roles(user) -> set[str]:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return set()
+    if user.is_superuser:
+        return set(ALL_ROLES)
+    cached = getattr(user, "_portal_roles", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True))
+        user._portal_roles = cached
+    return cached
+
+
+def has_role(user, allowed: tuple[str, ...]) -> bool:
+    return bool(user_roles(user) & set(allowed))
+
+
+def can_read(user) -> bool:
+    return has_role(user, READERS)
+
+
+def can_feed(user) -> bool:
+    return has_role(user, FEEDERS)
+
+
+def can_operate(user) -> bool:
+    return has_role(user, OPERATORS)
+
+
+def can_administer(user) -> bool:
+    return has_role(user, ADMINISTRATORS)

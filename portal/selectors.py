@@ -1,0 +1,65 @@
+"""Reads that several surfaces share (healthz, and later the monitor and metrics)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Min
+
+from portal import clock
+from portal.models import Heartbeat, OutboundMessage
+
+
+@dataclass(frozen=True)
+class Health:
+    database: bool
+    last_heartbeat_at: dt.datetime | None
+    heartbeat_stale: bool
+    outbox_pending: int
+    outbox_oldest_pending_age_seconds: float | None
+    outbox_failed: int
+
+    @property
+    def healthy(self) -> bool:
+        too_old = (self.outbox_oldest_pending_age_seconds or 0) > settings.HEALTHZ_OUTBOX_MAX_AGE_SECONDS
+        return self.database and not self.heartbeat_stale and not too_old
+
+    def as_json(self) -> dict:
+        return {
+            "status": "ok" if self.healthy else "unhealthy",
+            "database": self.database,
+            "last_heartbeat_at": self.last_heartbeat_at.isoformat().replace("+00:00", "Z") if self.last_heartbeat_at else None,
+            "heartbeat_stale": self.heartbeat_stale,
+            "outbox_pending": self.outbox_pending,
+            "outbox_oldest_pending_age_seconds": self.outbox_oldest_pending_age_seconds,
+            "outbox_failed": self.outbox_failed,
+        }
+
+
+def database_reachable() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:  # noqa: BLE001  - any failure means "not reachable"
+        return False
+
+
+def portal_health() -> Health:
+    if not database_reachable():
+        return Health(False, None, True, 0, None, 0)
+    now = clock.now()
+    heartbeat = Heartbeat.objects.filter(id=Heartbeat.SINGLETON_ID).first()
+    pending = OutboundMessage.objects.pending()
+    oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]
+    return Health(
+        database=True,
+        last_heartbeat_at=heartbeat.last_tick_at if heartbeat else None,
+        heartbeat_stale=bool(heartbeat and heartbeat.is_stale(now, settings.HEARTBEAT_SECONDS)),
+        outbox_pending=pending.count(),
+        outbox_oldest_pending_age_seconds=round((now - oldest).total_seconds(), 3) if oldest else None,
+        outbox_failed=OutboundMessage.objects.filter(status="FAILED").count(),
+    )

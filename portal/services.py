@@ -1,0 +1,238 @@
+"""Services shared by every engine: the outbox and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+
+from portal import clock
+from portal.backends import QueueBackend, SendResult, get_backend
+from portal.models import AuditEntry, MessageStatus, OutboundMessage
+from portal.validation import schema_errors
+
+log = logging.getLogger(__name__)
+
+PUBLISH_LEASE = dt.timedelta(minutes=2)
+
+
+def outbox_enqueue(*, kind: str, dedupe_key: str, payload: dict) -> OutboundMessage:
+    """Store a message for the control queue in the caller's transaction.
+
+    The same dedupe key twice is one message: the existing row is returned and
+    nothing is created. A payload that breaks its kind's schema is kept as
+    INVALID with the reasons and is never sent.
+    """
+    existing = OutboundMessage.objects.filter(dedupe_key=dedupe_key).first()
+    if existing is not None:
+        return existing
+    errors = schema_errors(kind, payload)
+    message = OutboundMessage(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        payload=payload,
+        status=MessageStatus.INVALID if errors else MessageStatus.PENDING,
+        last_error="\n".join(errors),
+        created_at=clock.now(),
+        next_attempt_at=clock.now(),
+    )
+    try:
+        with transaction.atomic():
+            message.save()
+    except IntegrityError:
+        # Another transaction stored the same key between our read and write.
+        return OutboundMessage.objects.get(dedupe_key=dedupe_key)
+    if errors:
+        log.error("outbox: %s %s is INVALID: %s", kind, dedupe_key, "; ".join(errors))
+    return message
+
+
+@dataclass
+class PublishReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retrying + self.failed
+
+
+def outbox_claim(*, now: dt.datetime, limit: int) -> list[OutboundMessage]:
+    """Lease the oldest due messages to this publisher; others skip them."""
+    token = uuid.uuid4()
+    ids = list(OutboundMessage.objects.due(now).order_by("created_at", "id").values_list("id", flat=True)[:limit])
+    if not ids:
+        return []
+    OutboundMessage.objects.due(now).filter(id__in=ids).update(claim_token=token, lease_until=now + PUBLISH_LEASE)
+    return list(OutboundMessage.objects.filter(claim_token=token, status=MessageStatus.PENDING).order_by("created_at", "id"))
+
+
+def outbox_record_results(*, messages: list[OutboundMessage], results: list[SendResult], now: dt.datetime) -> PublishReport:
+    report = PublishReport()
+    by_id = {result.message_id: result for result in results}
+    for message in messages:
+        result = by_id.get(message.id) or SendResult(message.id, False, error="no answer from the queue")
+        message.attempts += 1
+        message.lease_until = None
+        message.claim_token = None
+        if result.ok:
+            message.status = MessageStatus.SENT
+            message.sent_at = now
+            message.queue_message_id = result.queue_message_id
+            message.last_error = ""
+            report.sent += 1
+        elif result.permanent:
+            message.status = MessageStatus.FAILED
+            message.last_error = result.error
+            report.failed += 1
+        else:
+            message.next_attempt_at = message.backoff_after_failure(now, settings.OUTBOX_BACKOFF_MAX_SECONDS)
+            message.last_error = result.error
+            report.retrying += 1
+        if result.error:
+            report.errors.append(f"{message.dedupe_key}: {result.error}")
+    OutboundMessage.objects.bulk_update(
+        messages,
+        ["attempts", "lease_until", "claim_token", "status", "sent_at", "queue_message_id", "last_error", "next_attempt_at"],
+    )
+    return report
+
+
+def outbox_publish(*, limit: int | None = None, backend: QueueBackend | None = None) -> PublishReport:
+    """Send one batch of due messages, oldest first; failures back off, nothing is dropped."""
+    now = clock.now()
+    messages = outbox_claim(now=now, limit=limit or settings.OUTBOX_BATCH_SIZE)
+    if not messages:
+        return PublishReport()
+    try:
+        backend = backend or get_backend()
+        results = backend.send(messages)  # network I/O: no transaction, no lock held
+    except Exception as exc:  # noqa: BLE001  - any backend fault means "try again later"
+        log.warning("outbox: backend failed: %s", exc)
+        results = [SendResult(m.id, False, error=f"{type(exc).__name__}: {exc}") for m in messages]
+    return outbox_record_results(messages=messages, results=results, now=clock.now())
+
+
+def outbox_publish_all(*, backend: QueueBackend | None = None) -> PublishReport:
+    """Publish batches until nothing is due (what the command and the task do)."""
+    total = PublishReport()
+    while True:
+        report = outbox_publish(backend=backend)
+        total.sent += report.sent
+        total.retrying += report.retrying
+        total.failed += report.failed
+        total.errors += report.errors
+        if report.handled == 0 or report.retrying or report.failed:
+            return total
+
+
+def outbox_retry(*, messages: models.QuerySet[OutboundMessage], actor, reason: str = "") -> int:
+    """Put FAILED messages back in the queue ("publish again")."""
+    now = clock.now()
+    count = 0
+    with transaction.atomic():
+        for message in messages.filter(status=MessageStatus.FAILED):
+            changed = OutboundMessage.objects.filter(id=message.id, status=MessageStatus.FAILED).update(
+                status=MessageStatus.PENDING, next_attempt_at=now, lease_until=None, claim_token=None
+            )
+            if changed:
+                count += 1
+                audit_record(
+                    actor=actor,
+                    action="outbox.publish_again",
+                    obj=message,
+                    before={"status": MessageStatus.FAILED},
+                    after={"status": MessageStatus.PENDING},
+                    reason=reason,
+                )
+    return count
+
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    before: dict | None = None,
+    after: dict | None = None,
+    reason: str = "",
+) -> AuditEntry:
+    """Keep one audit row for an operator action or a configuration change."""
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    if obj is not None:
+        object_type = object_type or obj._meta.label
+        object_id = object_id or str(obj.pk)
+    return AuditEntry.objects.create(
+        at=clock.now(),
+        actor=user,
+        actor_name=user.get_username() if user else (actor if isinstance(actor, str) else "system"),
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=str(obj)[:200] if obj is not None else "",
+        before=before,
+        after=after,
+        reason=reason or "",
+    )
+
+
+DEMO_ADMIN_USERNAME = "admin"
+
+
+def demo_admin_ensure() -> tuple[str, str, bool]:
+    """The demo administrator of `make run`; its password lives in the data folder, not the repository."""
+    import secrets
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from portal.roles import ADMINISTRATOR
+
+    password_file = settings.DATA_DIR / "demo-admin-password"
+    if password_file.exists():
+        password = password_file.read_text().strip()
+    else:
+        password = secrets.token_urlsafe(12)
+        password_file.write_text(password + "\n")
+        password_file.chmod(0o600)
+    User = get_user_model()
+    user, created = User.objects.get_or_create(username=DEMO_ADMIN_USERNAME, defaults={"is_staff": True, "is_superuser": True})
+    if created or not user.check_password(password):
+        user.set_password(password)
+        user.is_staff = user.is_superuser = True
+        user.save()
+    user.groups.add(Group.objects.get(name=ADMINISTRATOR))
+    return DEMO_ADMIN_USERNAME, password, created
+
+
+def demo_load() -> list[str]:
+    """Run each demo loader of ``settings.DEMO_LOADERS``; each loads its data once."""
+    from django.utils.module_loading import import_string
+
+    lines = []
+    for path in settings.DEMO_LOADERS:
+        with transaction.atomic():
+            lines.append(f"{path}: {import_string(path)()}")
+    return lines
+
+
+def schedules_setup() -> list[tuple[str, bool]]:
+    """Update-or-create by name: re-running never resets a schedule's next run."""
+    from django_q.models import Schedule
+
+    done = []
+    for name, (func, minutes) in settings.PORTAL_SCHEDULES.items():
+        _, created = Schedule.objects.update_or_create(
+            name=name,
+            defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
+        )
+        done.append((name, created))
+    return done

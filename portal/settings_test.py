@@ -1,0 +1,13 @@
+"""Settings for the test suite: the real settings with django-q2 run in-process."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DEBUG", "1")
+os.environ["Q_SYNC"] = "1"  # django-q2 reads Q_CLUSTER once at import: override_settings cannot reach it
+os.environ.setdefault("PORTAL_DATA_DIR", "var/test")
+
+from portal.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,49 @@
+"""JSON Schemas of outgoing messages, one file per message kind.
+
+A kind's schema is the file ``<app>/schemas/<kind>.schema.json`` of any of the
+portal's own apps, so an app adds a message kind by adding a file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import jsonschema
+from django.apps import apps
+from django.conf import settings
+
+SCHEMA_SUFFIX = ".schema.json"
+
+
+class UnknownKind(LookupError):
+    pass
+
+
+def schema_dirs() -> list[Path]:
+    base = Path(settings.BASE_DIR)
+    return [
+        Path(app.path) / "schemas"
+        for app in apps.get_app_configs()
+        if Path(app.path).is_relative_to(base) and (Path(app.path) / "schemas").is_dir()
+    ]
+
+
+@functools.cache
+def validator_for(kind: str) -> jsonschema.protocols.Validator:
+    for folder in schema_dirs():
+        path = folder / f"{kind}{SCHEMA_SUFFIX}"
+        if path.is_file():
+            schema = json.loads(path.read_text())
+            cls = jsonschema.validators.validator_for(schema)
+            cls.check_schema(schema)
+            return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    raise UnknownKind(f"no JSON Schema file for message kind {kind!r}")
+
+
+def schema_errors(kind: str, payload: object) -> list[str]:
+    """Every way ``payload`` breaks the schema of ``kind``, as readable lines."""
+    validator = validator_for(kind)
+    errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errors]

@@ -1,0 +1,3 @@
+"""Scheduler tasks, calendar groups, the heartbeat and workflow jobs."""
+
+from __future__ import annotations

@@ -1,0 +1,70 @@
+"""Configuration comes from the environment; a bad value stops start-up naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL"}}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DEBUG", "maybe"),
+        ("HEARTBEAT_SECONDS", "often"),
+        ("CONTROL_QUEUE_BACKEND", "kafka"),
+        ("Q_BROKER", "rabbit"),
+        ("PORTAL_TIME_ZONE", "Mars/Olympus"),
+        ("DATABASE_URL", "mysql://nowhere"),
+        ("CONTROL_QUEUE_URL", "not a url"),
+    ],
+)
+def test_bad_environment_value_stops_start_up_naming_the_variable(variable, value, tmp_path):
+    result = manage("check", **{"DEBUG": "1", "PORTAL_DATA_DIR": str(tmp_path), variable: value})
+    assert result.returncode != 0
+    assert variable in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sqs_backend_without_a_queue_url_is_refused(tmp_path):
+    result = manage("check", DEBUG="1", PORTAL_DATA_DIR=str(tmp_path), CONTROL_QUEUE_BACKEND="sqs")
+    assert result.returncode != 0 and "CONTROL_QUEUE_URL" in result.stderr
+
+
+def test_production_needs_a_secret_key(tmp_path):
+    result = manage("check", DEBUG="0", PORTAL_DATA_DIR=str(tmp_path))
+    assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+
+
+def test_check_deploy_with_production_like_variables_reports_no_errors(tmp_path):
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "ERROR",
+        DEBUG="0",
+        SECRET_KEY="x" * 20 + "a-long-random-production-secret-key-0123456789",
+        ALLOWED_HOSTS="portal.example.com",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres",
+        CONTROL_QUEUE_BACKEND="sqs",
+        CONTROL_QUEUE_URL="https://sqs.eu-west-1.amazonaws.com/123456789012/control.fifo",
+        AWS_REGION="eu-west-1",
+        Q_BROKER="redis",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        PORTAL_DATA_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ERROR" not in result.stderr

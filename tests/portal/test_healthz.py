@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from portal.models import Heartbeat, OutboundMessage
+from portal.services import outbox_enqueue
+from tests.portal.payloads import control_message
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthy_portal_answers_200_with_its_figures(client, now):
+    now("2026-03-02T10:00:00Z")
+    body = client.get("/healthz").json()
+    assert body == {
+        "status": "ok",
+        "database": True,
+        "last_heartbeat_at": None,
+        "heartbeat_stale": False,
+        "outbox_pending": 0,
+        "outbox_oldest_pending_age_seconds": None,
+        "outbox_failed": 0,
+    }
+
+
+def test_stale_heartbeat_answers_503(client, now, settings):
+    settings.HEARTBEAT_SECONDS = 60
+    Heartbeat.objects.create(id=1, last_tick_at=dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC))
+    now("2026-03-02T10:02:59Z")
+    assert client.get("/healthz").status_code == 200
+    now("2026-03-02T10:03:01Z")
+    answer = client.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json()["last_heartbeat_at"] == "2026-03-02T10:00:00Z"
+
+
+def test_pending_outbox_age_is_reported_and_too_old_answers_503(client, now, settings):
+    settings.HEALTHZ_OUTBOX_MAX_AGE_SECONDS = 600
+    now("2026-03-02T10:00:00Z")
+    outbox_enqueue(kind="control_message", dedupe_key="k", payload=control_message())
+    now("2026-03-02T10:01:30Z")
+    body = client.get("/healthz").json()
+    assert body["outbox_pending"] == 1 and body["outbox_oldest_pending_age_seconds"] == 90.0
+    now("2026-03-02T10:11:00Z")
+    assert client.get("/healthz").status_code == 503
+    assert OutboundMessage.objects.count() == 1
