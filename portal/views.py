@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from portal.metrics import address_allowed
 from portal.selectors import portal_health
 
 
@@ -13,3 +16,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("/admin/")
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus scrape; no login, but only from METRICS_ALLOWED_IPS."""
+    if not address_allowed(request.META.get("REMOTE_ADDR", ""), settings.METRICS_ALLOWED_IPS):
+        return HttpResponseForbidden("metrics are not served to this address\n", content_type="text/plain")
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -22,10 +22,22 @@ from portal import clock, roles
 IN_CI = bool(os.environ.get("CI"))
 
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """PostgreSQL and browser tests skip on a laptop without them, never silently in CI."""
+    """Browser tests skip on a laptop without Chromium, never in CI."""
     for item in items:
-        if "browser" in item.keywords and not shutil.which("chromium") and not IN_CI:
+        if "browser" in item.keywords and not os.path.exists(CHROMIUM) and not IN_CI:
             item.add_marker(pytest.mark.skip(reason="Chromium is not installed (apt-get install chromium)"))
 
 
@@ -190,3 +202,23 @@ def receive_all(sqs_server: MotoServer, queue_url: str) -> list[dict]:
             QueueUrl=queue_url,
             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
         )
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium driven by Playwright; never a downloaded browser."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()

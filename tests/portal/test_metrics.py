@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from portal.models import Heartbeat
+from portal.services import outbox_enqueue, outbox_publish_all
+from tests.portal.payloads import control_message
+
+pytestmark = pytest.mark.django_db
+
+
+def sample(text: str, name: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line == name:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_metrics_are_served_at_both_paths_from_loopback(client):
+    for path in ("/metrics", "/metrics/"):
+        answer = client.get(path, REMOTE_ADDR="127.0.0.1")
+        assert answer.status_code == 200
+        assert "portal_outbox_messages" in answer.content.decode()
+
+
+def test_metrics_are_refused_from_other_addresses(client, settings):
+    settings.METRICS_ALLOWED_IPS = ["127.0.0.1", "10.0.0.0/8"]
+    assert client.get("/metrics/", REMOTE_ADDR="192.168.1.20").status_code == 403
+    assert client.get("/metrics/", REMOTE_ADDR="10.2.3.4").status_code == 200
+
+
+def test_portal_figures_come_from_the_database(client, control_queue_file, now):
+    now("2026-03-02T10:00:00Z")
+    Heartbeat.objects.create(id=1, last_tick_at=dt.datetime(2026, 3, 2, 9, 59, tzinfo=dt.UTC))
+    outbox_enqueue(kind="control_message", dedupe_key="a", payload=control_message())
+    outbox_publish_all()
+    outbox_enqueue(kind="control_message", dedupe_key="b", payload=control_message())
+    now("2026-03-02T10:00:30Z")
+
+    text = client.get("/metrics/", REMOTE_ADDR="127.0.0.1").content.decode()
+
+    assert sample(text, 'portal_outbox_messages{status="SENT"}') == 1
+    assert sample(text, 'portal_outbox_messages{status="PENDING"}') == 1
+    assert sample(text, 'portal_outbox_messages{status="FAILED"}') == 0
+    assert sample(text, "portal_outbox_oldest_pending_age_seconds") == 30
+    assert sample(text, 'portal_messages_published_total{kind="control_message"}') == 1
+    assert sample(text, "portal_heartbeat_last_timestamp_seconds") == dt.datetime(
+        2026, 3, 2, 9, 59, tzinfo=dt.UTC
+    ).timestamp()
