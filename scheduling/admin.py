@@ -74,6 +74,22 @@ class RoleAdmin(admin.ModelAdmin):
         return None, render(request, "admin/scheduling/action_form.html", context)
 
 
+class RoleInline(admin.TabularInline):
+    """Inline rows follow the roles of their parent screen."""
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return roles.can_read(request.user)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return roles.can_administer(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return roles.can_administer(request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.can_delete and roles.can_administer(request.user)
+
+
 class ReadOnlyRoleAdmin(RoleAdmin):
     def has_add_permission(self, request) -> bool:
         return False
@@ -119,13 +135,13 @@ class CalendarGroupForm(forms.ModelForm):
         fields = ["name", "timezone", "weekend_days"]
 
 
-class ScheduleEntryInline(admin.TabularInline):
+class ScheduleEntryInline(RoleInline):
     model = ScheduleEntry
     extra = 0
     fields = ["type_code", "open_time", "close_time"]
 
 
-class CalendarEntryInline(admin.TabularInline):
+class CalendarEntryInline(RoleInline):
     model = CalendarEntry
     extra = 0
     fields = ["date", "description", "deleted"]
@@ -262,10 +278,13 @@ class CalendarEntryAdmin(RoleAdmin):
 # --- scheduler tasks ----------------------------------------------------------------------
 
 
+TASK_CONFIGURATION = ["name", "subtype", "interfaces", "calendar_groups", "interval_seconds", "enabled"]
+
+
 class SchedulerTaskForm(forms.ModelForm):
     class Meta:
         model = SchedulerTask
-        fields = ["name", "subtype", "interfaces", "calendar_groups", "interval_seconds", "enabled"]
+        fields = TASK_CONFIGURATION
 
     def clean(self):
         data = super().clean()
@@ -276,7 +295,7 @@ class SchedulerTaskForm(forms.ModelForm):
         return data
 
 
-class TaskTransitionInline(admin.TabularInline):
+class TaskTransitionInline(RoleInline):
     model = TaskTransition
     fields = ["at", "from_state", "to_state", "event", "actor_name", "note"]
     readonly_fields = fields
@@ -287,6 +306,9 @@ class TaskTransitionInline(admin.TabularInline):
     verbose_name_plural = "transitions (latest first)"
 
     def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -313,7 +335,7 @@ class SchedulerTaskAdmin(RoleAdmin):
         "last_error_at", "suspended_reason", "suspended_by", "suspended_at", "resume_at", "claimed_at", "claim_expires_at",
     ]
     fieldsets = [
-        (None, {"fields": ["name", "subtype", "interfaces", "calendar_groups", "interval_seconds", "enabled"]}),
+        (None, {"fields": TASK_CONFIGURATION}),
         ("Operation", {"fields": readonly_fields}),
     ]
     inlines = [TaskTransitionInline]
@@ -327,7 +349,7 @@ class SchedulerTaskAdmin(RoleAdmin):
         return obj.last_error[:120]
 
     def save_model(self, request, obj, form, change) -> None:
-        data = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        data = {name: form.cleaned_data[name] for name in TASK_CONFIGURATION}
         try:
             if change:
                 scheduler_task_update(actor=request.user, task=obj, **data)
@@ -336,9 +358,6 @@ class SchedulerTaskAdmin(RoleAdmin):
         except ValidationError as exc:  # a race with another edit: the form checked the same rules
             raise PermissionDenied("; ".join(exc.messages)) from None
         obj.refresh_from_db()
-
-    def save_related(self, request, form, formsets, change) -> None:
-        pass  # the service set the relations and the transitions are read-only
 
     def delete_model(self, request, obj) -> None:
         scheduler_task_delete(actor=request.user, task=obj)
