@@ -13,6 +13,7 @@ from django.utils.html import format_html_join
 
 from monitoring.models import MonitoredInterface
 from portal import clock, roles
+from portal.admin import ReadOnlyAdmin
 from scheduling.models import (
     ISO_WEEKDAYS,
     CalendarEntry,
@@ -88,17 +89,6 @@ class RoleInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return self.can_delete and roles.can_administer(request.user)
-
-
-class ReadOnlyRoleAdmin(RoleAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(MonitoredInterface)
@@ -417,7 +407,7 @@ class SchedulerTaskAdmin(RoleAdmin):
 
 
 @admin.register(TaskTransition)
-class TaskTransitionAdmin(ReadOnlyRoleAdmin):
+class TaskTransitionAdmin(ReadOnlyAdmin, RoleAdmin):
     list_display = ["at", "task", "from_state", "to_state", "event", "actor_name", "note"]
     list_filter = ["event", "to_state", "from_state"]
     search_fields = ["task__name", "note", "actor_name"]

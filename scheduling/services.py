@@ -216,6 +216,7 @@ def scheduler_task_run_claimed(*, task_id: int, token: uuid.UUID | str) -> str:
                 next_timeout_at=end + task.interval,
                 consecutive_failures=0,
                 last_error="",
+                last_error_at=None,
                 **NO_CLAIM,
             )
             if not done:

@@ -69,7 +69,9 @@ class ScheduleEntrySerializer(serializers.Serializer):
 
 
 class CalendarGroupSerializer(serializers.ModelSerializer):
-    timezone = serializers.CharField(max_length=64, validators=[django_validator(validate_timezone)])
+    timezone = serializers.CharField(
+        max_length=64, required=False, default="UTC", validators=[django_validator(validate_timezone)], help_text="an IANA name"
+    )
     weekend_days = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=7),
         required=False,
