@@ -155,10 +155,15 @@ HEALTHZ_OUTBOX_MAX_AGE_SECONDS = env_int("HEALTHZ_OUTBOX_MAX_AGE_SECONDS", 900, 
 HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 60, minimum=1)
 # Subtype -> dotted path of its action, imported on first use (later issues add theirs).
 SCHEDULER_ACTIONS: dict[str, str] = {}
+# A failing task is retried after base, 2 x base, 4 x base ... seconds, capped.
+SCHEDULER_RETRY_BASE_SECONDS = env_int("SCHEDULER_RETRY_BASE_SECONDS", 60, minimum=1)
+SCHEDULER_RETRY_MAX_SECONDS = env_int("SCHEDULER_RETRY_MAX_SECONDS", 3600, minimum=1)
 
 # django-q2 schedules created by `setup_schedules`: name -> (task path, every N minutes).
 # A safety net beside the publisher loop; later engines add theirs.
 PORTAL_SCHEDULES: dict[str, tuple[str, int]] = {"publish-outbox": ("portal.tasks.publish_outbox", 1)}
+# The heartbeat's safety net beside the `clock` loop (django-q2 counts in whole minutes).
+PORTAL_SCHEDULES["heartbeat"] = ("scheduling.tasks.heartbeat", max(1, round(HEARTBEAT_SECONDS / 60)))
 
 # --- metrics ------------------------------------------------------------------------
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
@@ -167,6 +172,7 @@ METRICS_COLLECTORS: list[str] = ["portal.metrics.portal_metrics"]
 
 # Demo data loaders, run once by `manage.py load_demo` (make run only).
 DEMO_LOADERS: list[str] = []
+DEMO_LOADERS.append("scheduling.demo.load_demo")  # the TARGET2 calendar group
 
 # --- django-q2 ------------------------------------------------------------------
 Q_BROKER = env_choice("Q_BROKER", ("orm", "redis"), "orm")
@@ -183,6 +189,9 @@ Q_CLUSTER = {
     "poll": 0.5,
     "sync": env_bool("Q_SYNC", False),
 }
+# A PROCESSING task whose action has not finished by then lost its worker
+# (django-q2 kills a task at Q_TIMEOUT); the next tick puts it in ERROR.
+SCHEDULER_CLAIM_SECONDS = env_int("SCHEDULER_CLAIM_SECONDS", Q_CLUSTER["timeout"] + 60, minimum=10)
 if Q_BROKER == "redis":
     Q_CLUSTER["redis"] = REDIS_URL
 else:
