@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connections, models
-from django.db.models import Count, F, Q, Sum, Value
+from django.db.models import Count, ExpressionWrapper, F, Q, Sum, Value
 from django.db.models.functions import Cast, Round
 
 from monitoring.currencies import format_amount
@@ -92,17 +92,16 @@ class TransactionQuerySet(models.QuerySet):
         finished_inside = Q(completed_at__gte=start, completed_at__lt=end)
         completed = finished_inside & Q(status=TransactionStatus.COMPLETED)
         failed = finished_inside & Q(status=TransactionStatus.FAILED)
-        amount, to_decimal = self._exact_amount()
         rows = (
             self.filter(received_at__lt=end)
             .filter(Q(completed_at__isnull=True) | Q(completed_at__gte=start))
             .values("interface_id", "currency")
             .annotate(
                 pending_count=Count("id", filter=open_at_end),
-                pending_value=Sum(amount, filter=open_at_end),
                 completed_count=Count("id", filter=completed),
-                completed_value=Sum(amount, filter=completed),
                 failed_count=Count("id", filter=failed),
+                **self._amount_sum("pending_value", open_at_end),
+                **self._amount_sum("completed_value", completed),
             )
             .order_by("interface_id", "currency")
         )
@@ -111,29 +110,39 @@ class TransactionQuerySet(models.QuerySet):
             totals = CurrencyTotals(
                 currency=row["currency"],
                 pending_count=row["pending_count"],
-                pending_value=to_decimal(row["pending_value"]),
+                pending_value=self._read_amount_sum(row, "pending_value"),
                 completed_count=row["completed_count"],
-                completed_value=to_decimal(row["completed_value"]),
+                completed_value=self._read_amount_sum(row, "completed_value"),
                 failed_count=row["failed_count"],
             )
             if not totals.is_zero:
                 figures.setdefault(row["interface_id"], []).append(totals)
         return figures
 
-    def _exact_amount(self):
-        """The amount expression to SUM, and how to read the sum back as an exact Decimal.
+    def _amount_sum(self, name: str, condition: Q) -> dict[str, Sum]:
+        """SUM(amount) as an exact Decimal on every database.
 
-        SQLite keeps NUMERIC values as binary floats, so its SUM would drift; there
-        the sum runs over whole units of the smallest stored decimal (an integer
-        sum, exact up to 9.2e14 units). PostgreSQL sums ``numeric`` exactly.
+        PostgreSQL sums ``numeric`` exactly. SQLite keeps NUMERIC values as
+        binary floats, so its SUM would drift: there the whole units and the
+        fraction (in units of the smallest stored decimal) are summed apart as
+        integers and joined in Python.
         """
         if connections[self.db].vendor != "sqlite":
-            return F("amount"), lambda value: Decimal(0) if value is None else Decimal(value)
-        scaled = Cast(
-            Round(F("amount") * Value(10**AMOUNT_DECIMAL_PLACES), output_field=models.FloatField()),
+            return {name: Sum("amount", filter=condition)}
+        whole = Cast(F("amount"), models.BigIntegerField())
+        fraction = Cast(
+            Round(
+                ExpressionWrapper((F("amount") - whole) * Value(10**AMOUNT_DECIMAL_PLACES), output_field=models.FloatField())
+            ),
             models.BigIntegerField(),
         )
-        return scaled, lambda value: Decimal(int(value or 0)).scaleb(-AMOUNT_DECIMAL_PLACES)
+        return {f"{name}_whole": Sum(whole, filter=condition), f"{name}_fraction": Sum(fraction, filter=condition)}
+
+    @staticmethod
+    def _read_amount_sum(row: dict, name: str) -> Decimal:
+        if name in row:
+            return Decimal(row[name] or 0)
+        return Decimal(row[f"{name}_whole"] or 0) + Decimal(row[f"{name}_fraction"] or 0).scaleb(-AMOUNT_DECIMAL_PLACES)
 
 
 class Transaction(models.Model):

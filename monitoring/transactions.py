@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 
 from monitoring.currencies import fits_minor_units, is_currency, minor_units
@@ -45,6 +45,7 @@ WRITE_BATCH = 1000
 # rolls this feed's writes back; it is then applied again on the new state.
 ATTEMPTS = 3
 
+STATUSES = frozenset(TransactionStatus.values)
 _DECIMAL = re.compile(r"-?\d+(\.\d+)?")
 _MAX_INTEGER_DIGITS = AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES
 
@@ -198,7 +199,7 @@ def transaction_item_parse(index: int, item: object, interfaces: Mapping[str, in
             refuse("amount", f"{format(amount, 'f')} has more decimals than {currency} has minor units ({minor_units(currency)})")
 
     status = item.get("status")
-    if status not in (None, "") and status not in TransactionStatus.values:
+    if status not in (None, "") and status not in STATUSES:
         refuse("status", f"must be PENDING, COMPLETED or FAILED, not {status!r}")
         status = None
     received_at = completed_at = None
@@ -312,12 +313,60 @@ def _apply(records: list[TransactionRecord], *, partial: bool) -> tuple[list[Ite
         raise FeedRefused(contradictions)
     # Inserting in key order makes two feeds that race on the same references
     # wait for each other in the same order instead of deadlocking.
-    Transaction.objects.bulk_create(sorted(created.values(), key=_key), batch_size=WRITE_BATCH)
-    Transaction.objects.bulk_update(
-        sorted(changed.values(), key=lambda t: t.pk), ["status", "completed_at", "updated_at"], batch_size=WRITE_BATCH
-    )
+    _insert(sorted(created.values(), key=_key))
+    _update_finished(sorted(changed.values(), key=lambda row: row.pk), now)
     outcomes = [ItemOutcome(record.index, row.pk, record.reference, result) for record, row, result in applied]
     return outcomes, contradictions
+
+
+_INSERT_COLUMNS = (
+    "interface_id", "reference", "amount", "currency", "status", "received_at", "completed_at", "created_at", "updated_at"
+)
+
+
+def _insert(rows: list[Transaction]) -> None:
+    """Insert new transactions and set their ids.
+
+    On PostgreSQL, one multi-row INSERT ... RETURNING per batch with the values
+    as they are (validated already): Django's bulk_create spends most of its
+    time preparing each field of each row, which halves the feed's speed.
+    """
+    if connection.vendor != "postgresql":
+        Transaction.objects.bulk_create(rows, batch_size=WRITE_BATCH)
+        return
+    table = connection.ops.quote_name(Transaction._meta.db_table)
+    placeholders = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), WRITE_BATCH):
+            batch = rows[start : start + WRITE_BATCH]
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(_INSERT_COLUMNS)}) VALUES {', '.join([placeholders] * len(batch))} RETURNING id",
+                [getattr(row, column) for row in batch for column in _INSERT_COLUMNS],
+            )
+            for row, (pk,) in zip(batch, cursor.fetchall(), strict=True):
+                row.pk = pk
+                row._state.adding = False
+
+
+def _update_finished(rows: list[Transaction], now: dt.datetime) -> None:
+    """Store the new status and completed-at of transactions that moved forward.
+
+    On PostgreSQL, one UPDATE ... FROM (VALUES ...) per batch: bulk_update's
+    CASE WHEN id = ... per row grows quadratically with the batch.
+    """
+    if connection.vendor != "postgresql":
+        Transaction.objects.bulk_update(rows, ["status", "completed_at", "updated_at"], batch_size=WRITE_BATCH)
+        return
+    table = connection.ops.quote_name(Transaction._meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), WRITE_BATCH):
+            batch = rows[start : start + WRITE_BATCH]
+            cursor.execute(
+                f"UPDATE {table} AS t SET status = v.status, completed_at = v.completed_at, updated_at = %s "
+                f"FROM (VALUES {', '.join(['(%s, %s, %s::timestamptz)'] * len(batch))}) AS v(id, status, completed_at) "
+                "WHERE t.id = v.id",
+                [now] + [value for row in batch for value in (row.pk, row.status, row.completed_at)],
+            )
 
 
 def _key(row: Transaction) -> tuple[int, str]:
