@@ -73,23 +73,23 @@ def summary_interfaces(*, run: TaskRun, direction: str) -> list[MonitoredInterfa
     return matching
 
 
-def summaries_emit(*, run: TaskRun, direction: str) -> list[ServiceSummary]:
-    """The summary action of one task run: emit and keep each interface's events.
+def summaries_emit(*, run: TaskRun, direction: str) -> int:
+    """The summary action of one task run: publish and keep each interface's events.
 
     Runs in the caller's transaction, so the outbox rows, the summary rows and
-    the task's new state commit together. Returns the summary rows of this
-    interval, including those a previous attempt already stored.
+    the task's new state commit together. Returns how many events went out now
+    (0 when a previous attempt already published them all).
     """
     interfaces = summary_interfaces(run=run, direction=direction)
     if not interfaces:
-        return []
+        return 0
     stored = ServiceSummary.objects.filter(task=run.task_name, interface__in=interfaces, interval_end=run.interval_end)
-    done = {(summary.interface_id, summary.event): summary for summary in stored}
-    emitted: list[ServiceSummary] = []
+    done = set(stored.values_list("interface_id", "event"))
+    summaries: list[ServiceSummary] = []
 
     def emit(interface: MonitoredInterface, event: str, totals: list[CurrencyTotals]) -> None:
-        summary = done.get((interface.id, event)) or _summary_emit_one(run=run, interface=interface, event=event, totals=totals)
-        emitted.append(summary)
+        if (interface.id, event) not in done:
+            summaries.append(_summary_publish(run=run, interface=interface, event=event, totals=totals))
 
     if direction == Direction.HOSTED:
         for interface in interfaces:
@@ -103,12 +103,18 @@ def summaries_emit(*, run: TaskRun, direction: str) -> list[ServiceSummary]:
         if pending
         else {}
     )
-    for interface in interfaces:
+    for interface in pending:
         emit(interface, figure_event, figures.get(interface.id, []))
-    return emitted
+    # A concurrent run of the same interval stored the same rows: keep theirs.
+    ServiceSummary.objects.bulk_create(summaries, ignore_conflicts=True)
+    if summaries:
+        log.info("task %s: %d summary event(s) for [%s, %s)", run.task_name, len(summaries),
+                 iso_utc(run.interval_start), iso_utc(run.interval_end))
+    return len(summaries)
 
 
-def _summary_emit_one(*, run: TaskRun, interface: MonitoredInterface, event: str, totals: list[CurrencyTotals]) -> ServiceSummary:
+def _summary_publish(*, run: TaskRun, interface: MonitoredInterface, event: str, totals: list[CurrencyTotals]) -> ServiceSummary:
+    """Put one event in the outbox; the summary row to keep, not saved yet."""
     payload = {
         "event": str(event),
         "uuid": str(uuid.uuid4()),
@@ -125,17 +131,14 @@ def _summary_emit_one(*, run: TaskRun, interface: MonitoredInterface, event: str
     # The row copies the message that is (or was already) in the outbox, so the
     # admin shows exactly what the consumers received.
     published = message.payload
-    summary, _ = ServiceSummary.objects.get_or_create(
+    return ServiceSummary(
         task=run.task_name,
         interface=interface,
         interval_end=run.interval_end,
         event=event,
-        defaults={
-            "direction": published["direction"],
-            "interval_start": clock.parse_instant(published["interval_start"]),
-            "emitted_at": clock.parse_instant(published["emitted_at"]),
-            "totals": published["totals"],
-            "message": message,
-        },
+        direction=published["direction"],
+        interval_start=clock.parse_instant(published["interval_start"]),
+        emitted_at=clock.parse_instant(published["emitted_at"]),
+        totals=published["totals"],
+        message=message,
     )
-    return summary

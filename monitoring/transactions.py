@@ -280,7 +280,7 @@ def _apply(records: list[TransactionRecord], *, partial: bool) -> tuple[list[Ite
     for record in records:
         current = state.get(record.key)
         if current is None:
-            current = Transaction(
+            current = Transaction.from_feed(
                 interface_id=record.interface_id,
                 reference=record.reference,
                 amount=record.amount,
@@ -288,8 +288,7 @@ def _apply(records: list[TransactionRecord], *, partial: bool) -> tuple[list[Ite
                 status=record.status,
                 received_at=record.received_at,
                 completed_at=record.completed_at,
-                created_at=now,
-                updated_at=now,
+                now=now,
             )
             state[record.key] = created[record.key] = current
             applied.append((record, current, FeedResult.CREATED))

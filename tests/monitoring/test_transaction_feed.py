@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from monitoring.models import Transaction
+from portal.clock import parse_instant
 from tests.monitoring.conftest import transaction_item
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +42,8 @@ def test_a_list_is_created_in_order_with_one_answer_per_item(feed, now):
     assert body == [{"id": rows[ref].id, "reference": ref, "result": "created"} for ref in ("A-1", "A-2", "A-3")]
     assert rows["A-2"].interface.code == "LIQUIDITY_SERVICE" and rows["A-2"].amount == Decimal(1500)
     assert rows["A-3"].status == "COMPLETED" and rows["A-3"].completed_at.isoformat() == "2026-03-02T09:30:00+00:00"
+    assert rows["A-1"].currency == "EUR" and rows["A-1"].received_at.isoformat() == "2026-03-02T09:00:00+00:00"
+    assert rows["A-1"].created_at == rows["A-1"].updated_at == parse_instant("2026-03-02T10:00:00Z")
 
 
 def test_one_object_gets_one_answer(feed):
@@ -49,8 +52,10 @@ def test_one_object_gets_one_answer(feed):
     assert answer.json() == {"id": Transaction.objects.get().id, "reference": "ONE", "result": "created"}
 
 
-def test_status_moving_forward_updates_the_transaction(feed):
+def test_status_moving_forward_updates_the_transaction(feed, now):
+    now("2026-03-02T10:00:00Z")
     first = feed([transaction_item("P-1"), transaction_item("P-2")]).json()
+    now("2026-03-02T10:05:00Z")
     answer = feed([
         transaction_item("P-1", status="COMPLETED", completed_at="2026-03-02T09:10:00Z"),
         transaction_item("P-2", status="FAILED", completed_at="2026-03-02T09:20:00Z"),
@@ -58,6 +63,8 @@ def test_status_moving_forward_updates_the_transaction(feed):
     assert answer.status_code == 200
     assert [(a["id"], a["result"]) for a in answer.json()] == [(first[0]["id"], "updated"), (first[1]["id"], "updated")]
     assert dict(Transaction.objects.values_list("reference", "status")) == {"P-1": "COMPLETED", "P-2": "FAILED"}
+    assert {t.updated_at for t in Transaction.objects.all()} == {parse_instant("2026-03-02T10:05:00Z")}
+    assert {t.created_at for t in Transaction.objects.all()} == {parse_instant("2026-03-02T10:00:00Z")}
 
 
 def test_the_same_reference_twice_in_one_request_is_applied_in_order(feed):
