@@ -265,9 +265,8 @@ def transactions_feed(*, items: Sequence[object], partial: bool = False) -> Feed
 
 
 def _is_race(exc: Exception) -> bool:
-    """A unique violation (another feed created the reference first) or a deadlock between two feeds."""
-    code = getattr(exc.__cause__, "pgcode", None) or getattr(exc.__cause__, "sqlite_errorname", None)
-    return isinstance(exc, IntegrityError) or code == "40P01"
+    """A unique violation (another feed created the reference first) or a PostgreSQL deadlock between two feeds."""
+    return isinstance(exc, IntegrityError) or getattr(exc.__cause__, "pgcode", None) == "40P01"
 
 
 def _apply(records: list[TransactionRecord], *, partial: bool) -> tuple[list[ItemOutcome], list[ItemError]]:

@@ -203,6 +203,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Batch operations portal API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a "status" field with their own choices: name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "TransactionStatusEnum": "monitoring.models.TransactionStatus",
+    },
 }
 SIMPLE_JWT = {"AUTH_HEADER_TYPES": ("Bearer",)}
 

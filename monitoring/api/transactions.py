@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import django_filters
 from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -75,6 +76,28 @@ class TransactionFilter(django_filters.FilterSet):
         fields = ["interface", "status", "currency", "reference"]
 
 
+FEED_ITEM = inline_serializer(
+    "TransactionFeedItem",
+    {
+        "interface": serializers.CharField(help_text="interface code"),
+        "reference": serializers.CharField(max_length=128),
+        "amount": serializers.CharField(help_text="decimal string, at most the currency's minor units"),
+        "currency": serializers.CharField(help_text="ISO 4217 code"),
+        "status": serializers.ChoiceField(choices=TransactionStatus.choices),
+        "received_at": serializers.DateTimeField(),
+        "completed_at": serializers.DateTimeField(allow_null=True, required=False),
+    },
+)
+FEED_OUTCOME = inline_serializer(
+    "TransactionFeedOutcome",
+    {
+        "id": serializers.IntegerField(),
+        "reference": serializers.CharField(),
+        "result": serializers.ChoiceField(choices=[result.value for result in FeedResult]),
+    },
+)
+
+
 class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Business transactions per interface. POST one object or a list of up to 10,000 to feed them."""
 
@@ -84,6 +107,15 @@ class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     permission_classes = [ReadOrFeed]
     parser_classes = [ExactJSONParser]
 
+    @extend_schema(
+        request=FEED_ITEM,
+        responses={
+            201: FEED_OUTCOME,
+            200: FEED_OUTCOME,
+            400: inline_serializer("FeedRefused", {"detail": serializers.CharField(), "errors": serializers.ListField()}),
+        },
+        description="One transaction object or a list of up to 10,000; the answer mirrors the shape, one outcome per item.",
+    )
     def create(self, request: Request) -> Response:
         data = request.data
         single = isinstance(data, dict)

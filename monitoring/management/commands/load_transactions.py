@@ -86,10 +86,10 @@ class Progress:
         self.bar = None
         if enabled and command.stdout.isatty():
             from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(
-                "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                 console=Console(stderr=True),
             )
             self.task = self.bar.add_task("loading", total=total)
