@@ -10,7 +10,7 @@ from django.db import connections, models
 from django.db.models import Count, ExpressionWrapper, F, Q, Sum, Value
 from django.db.models.functions import Cast, Round
 
-from monitoring.currencies import format_amount
+from monitoring.currencies import MAX_MINOR_UNITS, format_amount
 
 
 class Direction(models.TextChoices):
@@ -48,8 +48,8 @@ class TransactionStatus(models.TextChoices):
 
 # Amounts are stored with the most decimals any ISO 4217 currency has (CLF, UYW: 4)
 # and up to 18 digits before the point.
-AMOUNT_DECIMAL_PLACES = 4
-AMOUNT_MAX_DIGITS = 22
+AMOUNT_DECIMAL_PLACES = MAX_MINOR_UNITS
+AMOUNT_MAX_DIGITS = 18 + AMOUNT_DECIMAL_PLACES
 
 
 @dataclass(frozen=True)
