@@ -154,7 +154,10 @@ HEALTHZ_OUTBOX_MAX_AGE_SECONDS = env_int("HEALTHZ_OUTBOX_MAX_AGE_SECONDS", 900, 
 # --- heartbeat and scheduler tasks ----------------------------------------------
 HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 60, minimum=1)
 # Subtype -> dotted path of its action, imported on first use (later issues add theirs).
-SCHEDULER_ACTIONS: dict[str, str] = {}
+SCHEDULER_ACTIONS: dict[str, str] = {
+    "HOSTED_SERVICE_MONITOR": "monitoring.tasks.hosted_summary_action",
+    "INVOKED_SERVICE_MONITOR": "monitoring.tasks.invoked_summary_action",
+}
 # A failing task is retried after base, 2 x base, 4 x base ... seconds, capped.
 SCHEDULER_RETRY_BASE_SECONDS = env_int("SCHEDULER_RETRY_BASE_SECONDS", 60, minimum=1)
 SCHEDULER_RETRY_MAX_SECONDS = env_int("SCHEDULER_RETRY_MAX_SECONDS", 3600, minimum=1)
@@ -171,8 +174,10 @@ METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 METRICS_COLLECTORS: list[str] = ["portal.metrics.portal_metrics"]
 
 # Demo data loaders, run once by `manage.py load_demo` (make run only).
-DEMO_LOADERS: list[str] = []
-DEMO_LOADERS.append("scheduling.demo.load_demo")  # the TARGET2 calendar group
+DEMO_LOADERS: list[str] = [
+    "scheduling.demo.load_demo",  # the TARGET2 and NYSE calendar groups
+    "monitoring.demo_transactions.load_transaction_demo",
+]
 
 # --- django-q2 ------------------------------------------------------------------
 Q_BROKER = env_choice("Q_BROKER", ("orm", "redis"), "orm")
@@ -214,6 +219,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Batch operations portal API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a "status" field with their own choices: name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "TransactionStatusEnum": "monitoring.models.TransactionStatus",
+    },
 }
 SIMPLE_JWT = {"AUTH_HEADER_TYPES": ("Bearer",)}
 
