@@ -177,6 +177,7 @@ METRICS_COLLECTORS: list[str] = ["portal.metrics.portal_metrics"]
 DEMO_LOADERS: list[str] = [
     "scheduling.demo.load_demo",  # the TARGET2 and NYSE calendar groups
     "monitoring.demo_transactions.load_transaction_demo",
+    "scheduling.demo.load_task_demo",  # summary tasks over the five interfaces
 ]
 
 # --- django-q2 ------------------------------------------------------------------

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from monitoring.models import MonitoredInterface
 from portal import clock
-from scheduling.models import CalendarGroup
-from scheduling.services import calendar_group_create, holidays_import
+from scheduling.models import CalendarGroup, SchedulerTask
+from scheduling.services import calendar_group_create, holidays_import, scheduler_task_create
 
 DEMO_GROUPS = [
     # name, time zone, weekend days, opening hours, holiday calendar
@@ -33,3 +34,28 @@ def load_demo() -> str:
             holidays_import(actor="load_demo", group=group, code=code, year=each)
         made.append(name)
     return f"calendar groups created: {', '.join(made)}" if made else "calendar groups already there"
+
+
+# name, subtype, interface codes, interval: one summary task per direction covers the
+# five default interfaces; no calendar group, so the demo moves on weekends too.
+DEMO_TASKS = [
+    ("demo-hosted-summary", "HOSTED_SERVICE_MONITOR", ["PAYMENT_ORIGINATOR", "BATCH_PAYMENT_ORIGINATOR"], 60),
+    ("demo-invoked-summary", "INVOKED_SERVICE_MONITOR", ["LIQUIDITY_SERVICE", "REPAIR_SERVICE", "PAYMENTS_GATEWAY"], 60),
+]
+
+
+def load_task_demo() -> str:
+    """The demo scheduler tasks, created enabled, once."""
+    made = []
+    for name, subtype, codes, interval in DEMO_TASKS:
+        if SchedulerTask.objects.filter(name=name).exists():
+            continue
+        scheduler_task_create(
+            actor="load_demo",
+            name=name,
+            subtype=subtype,
+            interval_seconds=interval,
+            interfaces=list(MonitoredInterface.objects.filter(code__in=codes)),
+        )
+        made.append(name)
+    return f"scheduler tasks created: {', '.join(made)}" if made else "scheduler tasks already there"
