@@ -9,9 +9,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.shortcuts import render
-from django.utils.html import format_html_join
+from django.template.loader import render_to_string
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from monitoring.models import MonitoredInterface
+from monitoring.selectors import interface_latest_figures
 from portal import clock, roles
 from portal.admin import ReadOnlyAdmin
 from scheduling.models import (
@@ -96,9 +99,25 @@ class MonitoredInterfaceAdmin(RoleAdmin):
     list_display = ["code", "name", "direction", "inbound_channel", "outbound_channel", "task_count"]
     list_filter = ["direction"]
     search_fields = ["code", "name", "inbound_channel", "outbound_channel"]
+    readonly_fields = ["latest_figures"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(task_count=Count("scheduler_tasks"))
+
+    @admin.display(description="latest summary figures")
+    def latest_figures(self, obj) -> str:
+        figures = interface_latest_figures(obj) if obj.pk else None
+        if figures is None:
+            return "no summary yet"
+        table = render_to_string("monitoring/summary_totals.html", {"totals": figures.totals})
+        return format_html(
+            "<p>{} [{} – {}) by task {}</p>{}",
+            figures.event,
+            figures.interval_start.isoformat(),
+            figures.interval_end.isoformat(),
+            figures.task,
+            mark_safe(table),  # noqa: S308  - rendered by our own autoescaping template
+        )
 
     @admin.display(description="scheduler tasks", ordering="task_count")
     def task_count(self, obj) -> int:

@@ -110,3 +110,18 @@ def test_weekend_and_holiday_emit_nothing_and_the_next_business_interval_covers_
     assert message.payload["interval_start"] == "2026-03-06T17:00:00Z"
     assert schema_errors(message.kind, message.payload) == []
     assert ServiceSummary.objects.filter(event="FTMHostedServiceBeginSummary").count() == 2
+
+
+def test_interface_admin_page_shows_the_latest_figures(weekday_task, client, administrator):
+    feed("F1", "12.34", "PENDING", "2026-03-06T16:10:00Z")
+    at("2026-03-06T17:00:00Z")
+    heartbeat_tick()
+    interface = MonitoredInterface.objects.get(code="PAYMENT_ORIGINATOR")
+    administrator.is_staff = True
+    administrator.save()
+    client.force_login(administrator)
+
+    page = client.get(f"/admin/monitoring/monitoredinterface/{interface.id}/change/").content.decode()
+
+    assert "FTMHostedServiceEndSummary" in page
+    assert "12.34" in page and "EUR" in page
