@@ -157,9 +157,11 @@ SCHEDULER_ACTIONS: dict[str, str] = {}
 # django-q2 schedules created by `setup_schedules`: name -> (task path, every N minutes).
 # A safety net beside the publisher loop; later engines add theirs.
 PORTAL_SCHEDULES: dict[str, tuple[str, int]] = {"publish-outbox": ("portal.tasks.publish_outbox", 1)}
+PORTAL_SCHEDULES["workflow-finalize"] = ("scheduling.job_tasks.finalize_generations", 60)  # finalizeAfterDays, hourly
 
 # Demo data loaders, run once by `manage.py load_demo` (make run only).
 DEMO_LOADERS: list[str] = []
+DEMO_LOADERS.append("scheduling.demo_jobs.load_demo")
 
 # --- django-q2 ------------------------------------------------------------------
 Q_BROKER = env_choice("Q_BROKER", ("orm", "redis"), "orm")
@@ -180,6 +182,25 @@ if Q_BROKER == "redis":
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# --- workflow jobs (DOMAIN §3) ---------------------------------------------------------
+# Workflow files and the commands in them are relative to the project directory.
+WORKFLOW_BASE_DIR = BASE_DIR
+# How often the dispatcher looks for due jobs (a due job starts within 2 s).
+DISPATCHER_POLL_MS = env_int("DISPATCHER_POLL_MS", 500, minimum=10)
+# Claimed jobs allowed to wait for a free worker at once: the queue stays short, due jobs go oldest first.
+DISPATCHER_QUEUE_AHEAD = env_int("DISPATCHER_QUEUE_AHEAD", Q_CLUSTER["workers"], minimum=1)
+# Zombie detection and the dispatcher's sign of life, every this many seconds.
+DISPATCHER_SWEEP_SECONDS = 10
+# A step's command is stopped after this long; it must end before django-q2's own task timeout.
+JOB_TIME_LIMIT_SECONDS = env_int("JOB_TIME_LIMIT_SECONDS", max(Q_CLUSTER["timeout"] - 30, 1), minimum=1)
+# A worker renews its lease on a running job this often x3; a lapsed lease makes the job a Zombie.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 30, minimum=3)
+# A claimed job not picked up by a worker within this long is a Zombie (the task was lost).
+JOB_QUEUE_GRACE_SECONDS = Q_CLUSTER["timeout"] + JOB_LEASE_SECONDS
+JOB_OUTPUT_TAIL_CHARS = env_int("JOB_OUTPUT_TAIL_CHARS", 4000, minimum=100)
+if JOB_TIME_LIMIT_SECONDS > Q_CLUSTER["timeout"]:
+    raise EnvError("JOB_TIME_LIMIT_SECONDS", str(JOB_TIME_LIMIT_SECONDS), f"at most Q_TIMEOUT ({Q_CLUSTER['timeout']})")
 
 # --- API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
