@@ -45,7 +45,7 @@ _DELAY = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$", re.IGNORECASE)
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 60}
-_PLACEHOLDER = re.compile(r"%s|%06d|<Spoolname>|<Generation>")
+_PLACEHOLDER = re.compile(r"%%|%s|%06d|<Spoolname>|<Generation>")
 
 
 def spool_name_is_valid(name: str) -> bool:
@@ -105,9 +105,11 @@ class Step:
         """The program and its arguments, placeholders filled in each argument.
 
         The command is split first and substituted after, so whatever a value
-        holds it stays inside its own argument; no shell ever sees it.
+        holds it stays inside its own argument; no shell ever sees it. As in
+        printf, ``%%`` is a literal ``%``.
         """
-        values = {"%s": spool, "<Spoolname>": spool, "%06d": f"{generation:06d}", "<Generation>": f"{generation:06d}"}
+        generation_text = f"{generation:06d}"
+        values = {"%%": "%", "%s": spool, "<Spoolname>": spool, "%06d": generation_text, "<Generation>": generation_text}
         return [_PLACEHOLDER.sub(lambda m: values[m.group(0)], arg) for arg in shlex.split(self.command)]
 
     def weekday_allows(self, local: dt.datetime) -> bool:

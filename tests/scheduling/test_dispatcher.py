@@ -367,3 +367,17 @@ def test_claimed_jobs_waiting_for_a_worker_are_capped(load_spool, waiting_job, n
     held.run_all()  # each finished job frees its worker for one more
     assert Job.objects.filter(status=S.OK).count() == 3
     assert Job.objects.filter(status=S.RUNNING).count() == 2
+
+
+def test_follow_ups_in_sync_mode_stop_nesting_and_the_loop_takes_over(load_spool, waiting_job, now, settings):
+    from scheduling.job_services import MAX_FOLLOW_UP_NESTING
+
+    settings.DISPATCHER_QUEUE_AHEAD = 1
+    now(NOW)
+    spool = load_spool("[1]\ncommand=true\n")
+    for _ in range(MAX_FOLLOW_UP_NESTING + 10):
+        waiting_job(spool, 1)
+    assert jobs_dispatch() == 1
+    assert Job.objects.filter(status=S.OK).count() == MAX_FOLLOW_UP_NESTING + 1
+    jobs_dispatch()
+    assert Job.objects.filter(status=S.WAITING).count() == 0

@@ -6,6 +6,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -96,7 +97,7 @@ def render(jobs, limit: int | None) -> Group:
         "Jobs at ", f"{now:%Y-%m-%d %H:%M:%S %Z}", "  scheduler ", state, "  ",
         *[Text(f"{name} {count}  ", style=STATUS_STYLE[name]) for name, count in counts.items() if count],
     )
-    table = Table(*COLUMNS, header_style="bold", expand=False, pad_edge=False)
+    table = Table(*COLUMNS, box=box.SIMPLE_HEAD, header_style="bold", expand=False, pad_edge=False)
     for job in rows:
         table.add_row(
             str(job.id),
