@@ -194,10 +194,13 @@ DISPATCHER_QUEUE_AHEAD = env_int("DISPATCHER_QUEUE_AHEAD", Q_CLUSTER["workers"],
 DISPATCHER_SWEEP_SECONDS = 10
 # A step's command is stopped after this long; it must end before django-q2's own task timeout.
 JOB_TIME_LIMIT_SECONDS = env_int("JOB_TIME_LIMIT_SECONDS", max(Q_CLUSTER["timeout"] - 30, 1), minimum=1)
+# A worker that ends a step goes on with what is due (its job's next step first) for this long,
+# then hands over to the queue: a chain of short steps runs without a broker round-trip per step.
+JOB_WORKER_BUDGET_SECONDS = env_int("JOB_WORKER_BUDGET_SECONDS", 30, minimum=0)
 # A worker renews its lease on a running job this often x3; a lapsed lease makes the job a Zombie.
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 30, minimum=3)
 # A claimed job not picked up by a worker within this long is a Zombie (the task was lost).
-JOB_QUEUE_GRACE_SECONDS = Q_CLUSTER["timeout"] + JOB_LEASE_SECONDS
+JOB_QUEUE_GRACE_SECONDS = Q_CLUSTER["timeout"] + JOB_WORKER_BUDGET_SECONDS + JOB_LEASE_SECONDS
 JOB_OUTPUT_TAIL_CHARS = env_int("JOB_OUTPUT_TAIL_CHARS", 4000, minimum=100)
 if JOB_TIME_LIMIT_SECONDS > Q_CLUSTER["timeout"]:
     raise EnvError("JOB_TIME_LIMIT_SECONDS", str(JOB_TIME_LIMIT_SECONDS), f"at most Q_TIMEOUT ({Q_CLUSTER['timeout']})")

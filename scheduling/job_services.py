@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import os
 import socket
-import threading
+import time
 import uuid
 import zoneinfo
 from collections import Counter
@@ -451,38 +451,29 @@ def _running_by_state() -> Counter:
     return Counter(dict(Job.objects.running().values_list("state").annotate(n=models.Count("id")).order_by()))
 
 
-def jobs_dispatch(*, first_job_id: int | None = None, extra: int = 0, limit: int | None = None) -> int:
-    """Claim due jobs whose gates pass and hand each to a django-q2 worker; return how many started.
+def _shut_down() -> bool:
+    return SchedulerControl.objects.filter(id=SchedulerControl.SINGLETON_ID, shut_down=True).exists()
 
-    The dispatcher loop calls it every half second; a worker calls it when its
-    step ends (with ``first_job_id``, so a finished step's next step starts at
-    once, and ``extra=1, limit=1`` for the worker it frees). At most
-    DISPATCHER_QUEUE_AHEAD claimed jobs wait for a worker at any time, so the
-    queue stays short and due jobs are picked oldest first.
-    """
-    if SchedulerControl.objects.filter(id=SchedulerControl.SINGLETON_ID, shut_down=True).exists():
-        return 0
-    capacity = settings.DISPATCHER_QUEUE_AHEAD + extra - Job.objects.queued().count()
-    if limit is not None:
-        capacity = min(capacity, limit)
-    if capacity <= 0:
-        return 0
+
+def _claim_due(*, limit: int, first_job_id: int | None = None, only_job_id: int | None = None) -> list[tuple[Job, uuid.UUID, Step]]:
+    """Claim up to ``limit`` due jobs whose gates pass, oldest first (``first_job_id`` before the rest)."""
     now = clock.now()
     spools = {
         s.id: s
         for s in Spool.objects.filter(enabled=True, workflow__isnull=False).select_related("workflow").defer("workflow__text")
     }
     if not spools:
-        return 0
-    running = _running_by_state()
-    gates = _gates(spools, _local(now), running)
+        return []
+    gates = _gates(spools, _local(now), _running_by_state())
     due = gates.exclude(Job.objects.due(now).filter(spool_id__in=list(spools)))
-    candidates = list(due.order_by("timestamp", "id")[: capacity + 20])
+    if only_job_id is not None:
+        due = due.filter(id=only_job_id)
+    candidates = list(due.order_by("timestamp", "id")[: limit + 20])
     if first_job_id is not None:
         candidates.sort(key=lambda job: job.id != first_job_id)
-    started = 0
+    claims = []
     for job in candidates:
-        if started >= capacity:
+        if len(claims) >= limit:
             break
         spool = spools[job.spool_id]
         step = spool.workflow.workflow.step(job.state)
@@ -490,11 +481,31 @@ def jobs_dispatch(*, first_job_id: int | None = None, extra: int = 0, limit: int
             _job_step_missing(job, spool, now)
             continue
         token = _job_claim(job=job, spool=spool, step=step, now=now)
-        if token is None:
-            continue
+        if token is not None:
+            claims.append((job, token, step))
+    return claims
+
+
+def jobs_dispatch(*, first_job_id: int | None = None, extra: int = 0, limit: int | None = None) -> int:
+    """Claim due jobs whose gates pass and hand each to a django-q2 worker; return how many.
+
+    The dispatcher loop calls it every DISPATCHER_POLL_MS. At most
+    DISPATCHER_QUEUE_AHEAD claimed jobs wait for a worker at any time, so the
+    queue stays short and a Running job is nearly always really running; a
+    worker that ends its time budget hands its job's next step over with
+    ``first_job_id`` and ``extra=1, limit=1`` (the worker it frees).
+    """
+    if _shut_down():
+        return 0
+    capacity = settings.DISPATCHER_QUEUE_AHEAD + extra - Job.objects.queued().count()
+    if limit is not None:
+        capacity = min(capacity, limit)
+    if capacity <= 0:
+        return 0
+    claims = _claim_due(limit=capacity, first_job_id=first_job_id)
+    for job, token, step in claims:
         _job_enqueue(job, token, step)
-        started += 1
-    return started
+    return len(claims)
 
 
 def _job_step_missing(job: Job, spool: Spool, now: dt.datetime) -> None:
@@ -547,7 +558,8 @@ def _job_enqueue(job: Job, token: uuid.UUID, step: Step) -> None:
             str(token),
             task_name=f"job {job.id} step {step.number} attempt {job.attempt}",
             group="workflow-jobs",
-            timeout=settings.JOB_TIME_LIMIT_SECONDS + 30,  # our own limit stops the command first
+            # a worker starts attempts for its budget, the last one may take the time limit: the margin covers the rest
+            timeout=settings.JOB_WORKER_BUDGET_SECONDS + settings.JOB_TIME_LIMIT_SECONDS + 30,
         )
     except Exception:
         # The broker refused it: give the job back, so the next cycle tries again.
@@ -580,14 +592,49 @@ def _command_env(job: Job, attempt: JobAttempt) -> dict[str, str]:
 
 
 def job_run(*, job_id: int, token: str) -> str:
-    """Run a claimed attempt in this worker, record its outcome, then start what is due (the next step first)."""
+    """The django-q2 task: run a claimed attempt, then keep this worker busy with what is due.
+
+    When a step ends, its worker goes on at once: with the job's next step if it
+    is due and its gates pass, else with the oldest claim still waiting for a
+    worker, else with the oldest due job (each claimed as the dispatcher claims).
+    It does so for JOB_WORKER_BUDGET_SECONDS, then hands the next step to the
+    queue and returns, so no task outlives its time limit and the pool turns over.
+    """
+    began = time.monotonic()
+    done = []
+    claim: tuple[int, str] | None = (job_id, str(token))
+    while claim is not None:
+        job_id, token = claim
+        done.append(_attempt_run(job_id, token))
+        if time.monotonic() - began >= settings.JOB_WORKER_BUDGET_SECONDS:
+            jobs_dispatch(first_job_id=job_id, extra=1, limit=1)
+            break
+        claim = _next_claim_for_worker(job_id)
+    return "; ".join(done)
+
+
+def _next_claim_for_worker(job_id: int) -> tuple[int, str] | None:
+    if _shut_down():
+        return None
+    own = _claim_due(limit=1, only_job_id=job_id)
+    if own:
+        return own[0][0].id, str(own[0][1])
+    waiting = Job.objects.queued().order_by("timestamp", "id").values_list("id", "claim_token").first()
+    if waiting is not None:
+        return waiting[0], str(waiting[1])  # the pick in _attempt_run decides between this worker and the task's own
+    other = _claim_due(limit=1)
+    return (other[0][0].id, str(other[0][1])) if other else None
+
+
+def _attempt_run(job_id: int, token: str) -> str:
+    """Pick up a claimed attempt (once, whoever is first), run its command and record the outcome."""
     now = clock.now()
     me = worker_identity()
     picked = Job.objects.filter(id=job_id, claim_token=token, status=S.RUNNING, started_at__isnull=True).update(
         started_at=now, worker=me, lease_until=now + dt.timedelta(seconds=settings.JOB_LEASE_SECONDS), updated_at=now
     )
     if not picked:
-        return f"job {job_id}: the claim is gone (Zombie, reset or already run); nothing done"
+        return f"job {job_id}: picked up elsewhere, or the claim is gone (Zombie, reset); nothing done"
     JobAttempt.objects.filter(claim_token=token).update(started_at=now, worker=me)
     attempt = JobAttempt.objects.select_related("job__spool").get(claim_token=token)
     result = run_command(
@@ -600,26 +647,7 @@ def job_run(*, job_id: int, token: str) -> str:
         check_every=max(settings.JOB_LEASE_SECONDS / 3, 0.5),
     )
     description = job_attempt_finish(job_id=job_id, token=token, result=result)
-    _follow_up(job_id)
     return f"job {job_id}: return code {result.return_code}, {description}"
-
-
-_nesting = threading.local()
-# With django-q2 in sync mode (tests, Q_SYNC=1) the worker runs inside the caller, so each
-# follow-up nests one level deeper; past this depth the dispatcher loop takes over instead.
-MAX_FOLLOW_UP_NESTING = 25
-
-
-def _follow_up(job_id: int) -> None:
-    """Start what is due now, this job's next step first: the worker it frees takes it at once."""
-    depth = getattr(_nesting, "depth", 0)
-    if depth >= MAX_FOLLOW_UP_NESTING:
-        return
-    _nesting.depth = depth + 1
-    try:
-        jobs_dispatch(first_job_id=job_id, extra=1, limit=1)
-    finally:
-        _nesting.depth = depth
 
 
 def job_attempt_finish(*, job_id: int, token: str, result: CommandResult) -> str:

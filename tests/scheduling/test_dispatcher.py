@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from scheduling import job_services
 from scheduling.job_models import Job, JobAttempt, JobStatus
 from scheduling.services import (
     job_start,
@@ -364,20 +365,35 @@ def test_claimed_jobs_waiting_for_a_worker_are_capped(load_spool, waiting_job, n
         waiting_job(spool, 1)
     assert jobs_dispatch() == 3
     assert jobs_dispatch() == 0
-    held.run_all()  # each finished job frees its worker for one more
-    assert Job.objects.filter(status=S.OK).count() == 3
-    assert Job.objects.filter(status=S.RUNNING).count() == 2
+    assert Job.objects.filter(status=S.WAITING).count() == 2
 
 
-def test_follow_ups_in_sync_mode_stop_nesting_and_the_loop_takes_over(load_spool, waiting_job, now, settings):
-    from scheduling.job_services import MAX_FOLLOW_UP_NESTING
-
-    settings.DISPATCHER_QUEUE_AHEAD = 1
+def test_a_free_worker_takes_waiting_claims_then_due_jobs_oldest_first(load_spool, waiting_job, now, held, settings):
+    settings.DISPATCHER_QUEUE_AHEAD = 2
     now(NOW)
     spool = load_spool("[1]\ncommand=true\n")
-    for _ in range(MAX_FOLLOW_UP_NESTING + 10):
-        waiting_job(spool, 1)
-    assert jobs_dispatch() == 1
-    assert Job.objects.filter(status=S.OK).count() == MAX_FOLLOW_UP_NESTING + 1
+    jobs = [waiting_job(spool, 1) for _ in range(4)]
     jobs_dispatch()
-    assert Job.objects.filter(status=S.WAITING).count() == 0
+    first_claim = held.claims[0]
+    held.claims = held.claims[:1]  # the broker delivers only the first task
+
+    job_services.job_run(job_id=first_claim[0], token=first_claim[1])
+
+    assert set(Job.objects.values_list("status", flat=True)) == {S.OK}
+    order = list(JobAttempt.objects.order_by("started_at", "id").values_list("job_id", flat=True))
+    assert order == [job.id for job in jobs]
+    assert len({worker for worker in JobAttempt.objects.values_list("worker", flat=True)}) == 1
+
+
+def test_a_worker_past_its_budget_hands_the_next_step_to_the_queue(load_spool, waiting_job, now, held, settings):
+    settings.JOB_WORKER_BUDGET_SECONDS = 0
+    now(NOW)
+    job = waiting_job(load_spool("[1]\ncommand=true\nnext=2\n[2]\ncommand=true\n"), 1)
+    jobs_dispatch()
+    held.run_all()
+    job.refresh_from_db()
+    assert (job.state, job.status, job.started_at) == (2, S.RUNNING, None)  # claimed at once, waiting for a worker
+    assert [job_id for job_id, _ in held.claims] == [job.id]
+    held.run_all()
+    job.refresh_from_db()
+    assert job.status == S.OK
