@@ -131,7 +131,7 @@ def main() -> None:
         warm = job_start(job=job_add(spool="bench-single", state=1, actor="bench"), actor="bench", named=False)
         wait_until(lambda: Job.objects.filter(id=warm.id, status=JobStatus.OK).exists(), 60)
 
-        chain_figures = run_chain(args, job_add, job_start, Job, JobAttempt, JobStatus)
+        chains = [run_chain(args, job_add, job_start, Job, JobAttempt, JobStatus) for _ in range(3)]
         throughput = run_many(args, job_add, Job, JobStatus)
     finally:
         for process in processes:
@@ -143,26 +143,35 @@ def main() -> None:
                 process.kill()
 
     print(f"\nworkflow benchmark: PostgreSQL {urlparse(args.database_url).path.lstrip('/')}, broker {args.broker}, {args.workers} workers")
-    total, per_step, latency, broker, command = chain_figures
-    print(f"  {args.steps} chained `true` steps, start to OK: {total:.2f} s")
-    print(f"  per step: {per_step * 1000:.0f} ms  (target {TARGET_PER_STEP * 1000:.0f} ms: {per_step / TARGET_PER_STEP:.2f}x of it;"
-          f" reference orchestrator {REFERENCE_PER_TASK} s/task: {REFERENCE_PER_TASK / per_step:.1f}x faster)")
-    print(f"    of which the command itself (median): {command * 1000:.1f} ms")
-    print(f"    step finished -> next claimed (median): {latency * 1000:.1f} ms; claimed -> worker started (median): {broker * 1000:.1f} ms")
+    total, first_start, per_step, latency, broker, command = (statistics.median(figure) for figure in zip(*chains, strict=True))
+    print(f"  {args.steps} chained `true` steps, start to OK: {total:.2f} s (median of {len(chains)} runs: {', '.join(f'{c[0]:.2f}' for c in chains)})")
+    print(f"    start -> first step running: {first_start * 1000:.0f} ms (the dispatcher's poll and the broker; must stay under 2 s)")
+    print(f"  per step, first step running -> OK / {args.steps}: {per_step * 1000:.0f} ms  (target {TARGET_PER_STEP * 1000:.0f} ms:"
+          f" {per_step / TARGET_PER_STEP:.2f}x of it; reference orchestrator {REFERENCE_PER_TASK} s/task: {REFERENCE_PER_TASK / per_step:.0f}x faster)")
+    print(f"    of which the command itself (median): {command * 1000:.1f} ms;"
+          f" step finished -> next step claimed (median): {latency * 1000:.1f} ms; claimed -> started (median): {broker * 1000:.1f} ms")
     print(f"  {args.jobs} single-step jobs through {args.workers} workers: {throughput:.1f} jobs/s ({args.jobs / throughput:.1f} s)")
 
 
 def run_chain(args, job_add, job_start, Job, JobAttempt, JobStatus):
     job = job_add(spool="bench-chain", state=1, actor="bench")
     begin = time.perf_counter()
-    job_start(job=job, actor="bench", named=False)
+    started = job_start(job=job, actor="bench", named=False).timestamp
     end = wait_until(lambda: Job.objects.filter(id=job.id, status=JobStatus.OK).exists(), 600)
-    total = end - begin
     attempts = list(JobAttempt.objects.filter(job=job).order_by("id"))
+    first_start = (attempts[0].started_at - started).total_seconds()
+    chain = (attempts[-1].finished_at - attempts[0].started_at).total_seconds()
     gaps = [(b.claimed_at - a.finished_at).total_seconds() for a, b in zip(attempts, attempts[1:], strict=False)]
     to_worker = [(a.started_at - a.claimed_at).total_seconds() for a in attempts]
     command = [(a.finished_at - a.started_at).total_seconds() for a in attempts]
-    return total, total / args.steps, statistics.median(gaps), statistics.median(to_worker), statistics.median(command)
+    return (
+        end - begin,
+        first_start,
+        chain / args.steps,
+        statistics.median(gaps),
+        statistics.median(to_worker),
+        statistics.median(command),
+    )
 
 
 def run_many(args, job_add, Job, JobStatus):

@@ -616,9 +616,10 @@ def job_run(*, job_id: int, token: str) -> str:
 def _next_claim_for_worker(job_id: int) -> tuple[int, str] | None:
     if _shut_down():
         return None
-    own = _claim_due(limit=1, only_job_id=job_id)
-    if own:
-        return own[0][0].id, str(own[0][1])
+    if Job.objects.due(clock.now()).filter(id=job_id).exists():  # one cheap look before the gates
+        own = _claim_due(limit=1, only_job_id=job_id)
+        if own:
+            return own[0][0].id, str(own[0][1])
     waiting = Job.objects.queued().order_by("timestamp", "id").values_list("id", "claim_token").first()
     if waiting is not None:
         return waiting[0], str(waiting[1])  # the pick in _attempt_run decides between this worker and the task's own
