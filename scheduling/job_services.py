@@ -529,6 +529,8 @@ def _job_claim(*, job: Job, spool: Spool, step: Step, now: dt.datetime) -> uuid.
             lease_until=now + dt.timedelta(seconds=settings.JOB_QUEUE_GRACE_SECONDS),
             started_at=None,
             finished_at=None,
+            return_code=None,  # the previous attempt's stay in the history
+            output_tail="",
             worker="",
             ignore_time_window=False,
             updated_at=now,

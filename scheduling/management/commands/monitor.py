@@ -18,6 +18,7 @@ from scheduling.job_models import Job, JobStatus
 from scheduling.selectors import job_counts_by_status, jobs_filtered, scheduler_state
 
 COLUMNS = ("ID", "Spoolname", "Generation", "State", "Attempt", "Type", "Status", "Timestamp", "Comment")
+MIN_WIDTHS = {"ID": 3, "Status": 8, "Timestamp": 19, "Comment": 7}
 STATUS_STYLE = {
     JobStatus.WAITING: "cyan",
     JobStatus.RUNNING: "bold blue",
@@ -97,7 +98,10 @@ def render(jobs, limit: int | None) -> Group:
         "Jobs at ", f"{now:%Y-%m-%d %H:%M:%S %Z}", "  scheduler ", state, "  ",
         *[Text(f"{name} {count}  ", style=STATUS_STYLE[name]) for name, count in counts.items() if count],
     )
-    table = Table(*COLUMNS, box=box.SIMPLE_HEAD, header_style="bold", expand=False, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", expand=False, pad_edge=False)
+    for column in COLUMNS:
+        # On a narrow terminal the comment gives way first; numbers and times are never wrapped.
+        table.add_column(column, no_wrap=column != "Comment", overflow="ellipsis", min_width=MIN_WIDTHS.get(column))
     for job in rows:
         table.add_row(
             str(job.id),
