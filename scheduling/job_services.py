@@ -603,7 +603,7 @@ def job_run(*, job_id: int, token: str) -> str:
     queue and returns, so no task outlives its time limit and the pool turns over.
     """
     began = time.monotonic()
-    done = []
+    done: list[str] = []
     claim: tuple[int, str] | None = (job_id, str(token))
     while claim is not None:
         job_id, token = claim
@@ -612,7 +612,8 @@ def job_run(*, job_id: int, token: str) -> str:
             jobs_dispatch(first_job_id=job_id, extra=1, limit=1)
             break
         claim = _next_claim_for_worker(job_id)
-    return "; ".join(done)
+    # the task's result in django-q2: how much this worker did, and its last few attempts
+    return f"{len(done)} attempt(s); " + "; ".join(done[-5:])
 
 
 def _next_claim_for_worker(job_id: int) -> tuple[int, str] | None:
