@@ -241,7 +241,7 @@ class JobAdmin(RoleAdmin):
     list_filter = ["status", "spool"]
     search_fields = ["=id", "spool__name", "comment", "type"]
     list_select_related = ["spool"]
-    date_hierarchy = "timestamp"
+    show_full_result_count = False  # no second COUNT over a table that keeps every job
     inlines = [JobAttemptInline]
     actions = [
         _job_action(job_start, "start", "Start (Waiting, now)"),
@@ -299,7 +299,7 @@ class JobAttemptAdmin(RoleReadOnlyAdmin):
     list_filter = ["job__spool", "status_after"]
     search_fields = ["=job__id", "outcome", "worker"]
     list_select_related = ["job__spool"]
-    date_hierarchy = "claimed_at"
+    show_full_result_count = False
 
 
 # --- the scheduler switch ---------------------------------------------------------
