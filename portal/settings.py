@@ -167,6 +167,7 @@ SCHEDULER_RETRY_MAX_SECONDS = env_int("SCHEDULER_RETRY_MAX_SECONDS", 3600, minim
 PORTAL_SCHEDULES: dict[str, tuple[str, int]] = {"publish-outbox": ("portal.tasks.publish_outbox", 1)}
 # The heartbeat's safety net beside the `clock` loop (django-q2 counts in whole minutes).
 PORTAL_SCHEDULES["heartbeat"] = ("scheduling.tasks.heartbeat", max(1, round(HEARTBEAT_SECONDS / 60)))
+PORTAL_SCHEDULES["workflow-finalize"] = ("scheduling.job_tasks.finalize_generations", 60)  # finalizeAfterDays, hourly
 
 # --- metrics ------------------------------------------------------------------------
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
@@ -178,6 +179,7 @@ DEMO_LOADERS: list[str] = [
     "scheduling.demo.load_demo",  # the TARGET2 and NYSE calendar groups
     "monitoring.demo_transactions.load_transaction_demo",
     "scheduling.demo.load_task_demo",  # summary tasks over the five interfaces
+    "scheduling.demo_jobs.load_demo",  # the demo spool and its first job
 ]
 
 # --- django-q2 ------------------------------------------------------------------
@@ -202,6 +204,28 @@ if Q_BROKER == "redis":
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# --- workflow jobs (DOMAIN §3) ---------------------------------------------------------
+# Workflow files and the commands in them are relative to the project directory.
+WORKFLOW_BASE_DIR = BASE_DIR
+# How often the dispatcher looks for due jobs (a due job starts within 2 s).
+DISPATCHER_POLL_MS = env_int("DISPATCHER_POLL_MS", 500, minimum=10)
+# Claimed jobs allowed to wait for a free worker at once: the queue stays short, due jobs go oldest first.
+DISPATCHER_QUEUE_AHEAD = env_int("DISPATCHER_QUEUE_AHEAD", Q_CLUSTER["workers"], minimum=1)
+# Zombie detection and the dispatcher's sign of life, every this many seconds.
+DISPATCHER_SWEEP_SECONDS = 10
+# A step's command is stopped after this long; it must end before django-q2's own task timeout.
+JOB_TIME_LIMIT_SECONDS = env_int("JOB_TIME_LIMIT_SECONDS", max(Q_CLUSTER["timeout"] - 30, 1), minimum=1)
+# A worker that ends a step goes on with what is due (its job's next step first) for this long,
+# then hands over to the queue: a chain of short steps runs without a broker round-trip per step.
+JOB_WORKER_BUDGET_SECONDS = env_int("JOB_WORKER_BUDGET_SECONDS", 30, minimum=0)
+# A worker renews its lease on a running job this often x3; a lapsed lease makes the job a Zombie.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 30, minimum=3)
+# A claimed job not picked up by a worker within this long is a Zombie (the task was lost).
+JOB_QUEUE_GRACE_SECONDS = Q_CLUSTER["timeout"] + JOB_WORKER_BUDGET_SECONDS + JOB_LEASE_SECONDS
+JOB_OUTPUT_TAIL_CHARS = env_int("JOB_OUTPUT_TAIL_CHARS", 4000, minimum=100)
+if JOB_TIME_LIMIT_SECONDS > Q_CLUSTER["timeout"]:
+    raise EnvError("JOB_TIME_LIMIT_SECONDS", str(JOB_TIME_LIMIT_SECONDS), f"at most Q_TIMEOUT ({Q_CLUSTER['timeout']})")
 
 # --- API --------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -17,6 +17,7 @@ from monitoring.models import MonitoredInterface
 from monitoring.selectors import interface_latest_figures
 from portal import clock, roles
 from portal.admin import ReadOnlyAdmin
+from scheduling import job_admin  # noqa: F401  (workflow jobs, DOMAIN §3)
 from scheduling.models import (
     ISO_WEEKDAYS,
     CalendarEntry,

@@ -13,6 +13,15 @@ from django.db import models
 from monitoring.models import Direction, MonitoredInterface
 from portal import clock
 from scheduling.business_time import Calendar, calendars_next_open, calendars_open
+from scheduling.job_models import (  # noqa: F401  (workflow jobs, DOMAIN §3)
+    Job,
+    JobAttempt,
+    JobOrigin,
+    JobStatus,
+    SchedulerControl,
+    Spool,
+    WorkflowVersion,
+)
 
 ISO_WEEKDAYS = [(1, "Monday"), (2, "Tuesday"), (3, "Wednesday"), (4, "Thursday"), (5, "Friday"), (6, "Saturday"), (7, "Sunday")]
 MIN_INTERVAL_SECONDS = 10

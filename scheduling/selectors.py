@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.db.models import Prefetch, QuerySet
 
+from scheduling.job_selectors import job_counts_by_status, jobs_filtered, scheduler_state  # noqa: F401  (workflow jobs, DOMAIN §3)
 from scheduling.models import CalendarEntry, CalendarGroup, SchedulerTask
 
 

@@ -28,6 +28,34 @@ from portal.models import Heartbeat
 from portal.services import audit_record, outbox_enqueue
 from scheduling.actions import action_for
 from scheduling.business_time import HORIZON_DAYS
+from scheduling.job_services import (  # noqa: F401  (workflow jobs, DOMAIN §3)
+    InvalidInput,
+    JobConflict,
+    LoadReport,
+    ReloadReport,
+    SpoolCommandReport,
+    dispatcher_cycle,
+    dispatcher_sweep,
+    generations_finalize,
+    job_add,
+    job_attempt_finish,
+    job_comment,
+    job_disable,
+    job_enable,
+    job_pause,
+    job_reset,
+    job_run,
+    job_schedule,
+    job_start,
+    jobs_dispatch,
+    jobs_mark_zombies,
+    scheduler_resume,
+    scheduler_shutdown,
+    spool_jobs_command,
+    spool_set_enabled,
+    workflow_load,
+    workflows_reload,
+)
 from scheduling.models import (
     CalendarEntry,
     CalendarGroup,

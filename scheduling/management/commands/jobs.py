@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.core.management.base import BaseCommand, CommandError
+
+from portal.clock import argparse_instant
+from scheduling.job_models import Job, Spool
+from scheduling.management.commands._cli import add_actor_arguments, cli_actor
+from scheduling.services import (
+    InvalidInput,
+    JobConflict,
+    job_add,
+    job_comment,
+    job_schedule,
+    scheduler_resume,
+    scheduler_shutdown,
+    spool_jobs_command,
+    workflows_reload,
+)
+
+SPOOL_COMMANDS = ("start", "pause", "reset", "disable", "enable")
+
+
+def describe(job: Job) -> str:
+    flag = ", stop flag set" if job.stop_flag else ""
+    return f"job {job.id} {job.spool.name}/{job.generation:06d} step {job.state} attempt {job.attempt}: {job.status}{flag}, timestamp {job.timestamp:%Y-%m-%d %H:%M:%S} UTC"
+
+
+class Command(BaseCommand):
+    help = (
+        "Operator commands on workflow jobs: start|pause|reset|disable|enable SPOOL [GENERATION], "
+        "add SPOOL STATE [--at ISO], schedule ID ISO, comment ID TEXT; for Administrators reload [SPOOL ...], "
+        "shutdown, resume-scheduler. A command the job's status does not allow is refused with that status."
+    )
+
+    def add_arguments(self, parser) -> None:
+        sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+        for name in SPOOL_COMMANDS:
+            p = sub.add_parser(name, help=f"{name} the spool's jobs, or one generation's")
+            p.add_argument("spool")
+            p.add_argument("generation", nargs="?", type=int)
+            add_actor_arguments(p)
+        p = sub.add_parser("add", help="a new job for the spool's next generation at STATE, in Pause")
+        p.add_argument("spool")
+        p.add_argument("state", type=int)
+        p.add_argument("--at", type=argparse_instant, default=None, help="its timestamp (ISO-8601 with offset); default now")
+        add_actor_arguments(p)
+        p = sub.add_parser("schedule", help="a new timestamp for job ID")
+        p.add_argument("id", type=int)
+        p.add_argument("timestamp", type=argparse_instant)
+        add_actor_arguments(p)
+        p = sub.add_parser("comment", help="set job ID's comment")
+        p.add_argument("id", type=int)
+        p.add_argument("text")
+        add_actor_arguments(p)
+        p = sub.add_parser("reload", help="read the spools' workflow files again")
+        p.add_argument("spools", nargs="*", help="only these spools")
+        add_actor_arguments(p)
+        for name in ("shutdown", "resume-scheduler"):
+            add_actor_arguments(sub.add_parser(name, help=f"{name.replace('-', ' ')}: every dispatcher reads it"))
+
+    def handle(self, *args, command: str, user: str | None, reason: str, **options) -> None:
+        actor = cli_actor(user)
+        try:
+            lines = getattr(self, "do_" + command.replace("-", "_"), None) or self.do_spool_command
+            for line in lines(command=command, actor=actor, reason=reason, **options):
+                self.stdout.write(line)
+        except (JobConflict, InvalidInput, PermissionDenied, Job.DoesNotExist) as exc:
+            raise CommandError(str(exc)) from None
+
+    def do_spool_command(self, *, command, actor, reason, spool, generation, **options):
+        report = spool_jobs_command(command=command, spool=spool, generation=generation, actor=actor, reason=reason)
+        for exc in report.refused:
+            self.stderr.write(str(exc))
+        if not report.changed:
+            raise CommandError(f"{command}: no job of spool {spool} allows it" + (" (see above)" if report.refused else ""))
+        return [describe(job) for job in report.changed]
+
+    def do_add(self, *, actor, reason, spool, state, at, **options):
+        return [describe(job_add(spool=spool, state=state, at=at, actor=actor, reason=reason))]
+
+    def do_schedule(self, *, actor, reason, id, timestamp, **options):
+        return [describe(job_schedule(job=id, timestamp=timestamp, actor=actor, reason=reason))]
+
+    def do_comment(self, *, actor, reason, id, text, **options):
+        job = job_comment(job=id, comment=text, actor=actor, reason=reason)
+        return [f"job {job.id}: comment set"]
+
+    def do_reload(self, *, actor, reason, spools, **options):
+        chosen = Spool.objects.filter(name__in=spools) if spools else None
+        report = workflows_reload(actor=actor, spools=chosen, reason=reason)
+        if report.refused:
+            raise CommandError("\n".join(report.lines()))
+        return report.lines()
+
+    def do_shutdown(self, *, actor, reason, **options):
+        scheduler_shutdown(actor=actor, reason=reason)
+        return ["scheduler shut down: no job is started; running jobs finish"]
+
+    def do_resume_scheduler(self, *, actor, reason, **options):
+        scheduler_resume(actor=actor, reason=reason)
+        return ["scheduler running"]

@@ -1,0 +1,326 @@
+"""Workflow files (DOMAIN §3): parse, validate and describe the steps of a spool.
+
+Pure code: no Django, no database. A workflow file is INI, one section per step
+named by its number; ``parse_workflow`` refuses a bad file whole, naming every
+bad section, key and value, so the workflow in force never changes half-way.
+"""
+
+from __future__ import annotations
+
+import configparser
+import datetime as dt
+import hashlib
+import re
+import shlex
+from dataclasses import asdict, dataclass, field
+
+# The keys of DOMAIN §3, spelled as the table spells them; files may use any case.
+KEYS = (
+    "command",
+    "text",
+    "next",
+    "errornext",
+    "retries",
+    "delay",
+    "new",
+    "weekdays",
+    "mintime",
+    "maxtime",
+    "parallel",
+    "finalizeNext",
+    "finalizeAfterDays",
+)
+_KEY_BY_LOWER = {key.lower(): key for key in KEYS}
+STEP_REFERENCES = ("next", "errornext", "new", "finalizeNext")
+
+# A return code 9 means "data not there yet": the step is tried again after the delay.
+RETRY_RETURN_CODE = 9
+# The delay between such attempts when the step names none: a step polling for data
+# must not spin, so a missing delay is one minute, not zero.
+DEFAULT_DELAY_SECONDS = 60
+
+SPOOL_NAME_PATTERN = r"[A-Za-z0-9._-]+"
+_SPOOL_NAME = re.compile(rf"^{SPOOL_NAME_PATTERN}$")
+_DELAY = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$", re.IGNORECASE)
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 60}
+_PLACEHOLDER = re.compile(r"%%|%s|%06d|<Spoolname>|<Generation>")
+
+
+def spool_name_is_valid(name: str) -> bool:
+    return bool(_SPOOL_NAME.match(name or ""))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a workflow file is refused."""
+
+    section: str
+    key: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"[{self.section}]" + (f" {self.key}" if self.key else "")
+        shown = f" = {self.value!r}" if self.key or self.value else ""
+        return f"{where}{shown}: {self.reason}"
+
+
+class WorkflowError(ValueError):
+    """The file is refused whole; ``problems`` names each bad section, key and value."""
+
+    def __init__(self, problems: list[Problem], source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        head = f"workflow file {source} refused" if source else "workflow refused"
+        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One section of a workflow file, its values checked and typed."""
+
+    number: int
+    command: str
+    text: str = ""
+    next: int | None = None
+    errornext: int | None = None
+    retries: int | None = None  # None: unlimited
+    delay_seconds: float = DEFAULT_DELAY_SECONDS
+    new: int | None = None
+    weekdays: tuple[int, ...] | None = None  # ISO weekdays, 1 = Monday; None: every day
+    mintime: str | None = None  # "HH:MM"
+    maxtime: str | None = None
+    parallel: int | None = None  # None: no limit
+    finalize_next: int | None = None
+    finalize_after_days: int | None = None
+
+    @property
+    def label(self) -> str:
+        """What the monitor shows as the job's Type."""
+        return self.text or f"step {self.number}"
+
+    def argv(self, *, spool: str, generation: int) -> list[str]:
+        """The program and its arguments, placeholders filled in each argument.
+
+        The command is split first and substituted after, so whatever a value
+        holds it stays inside its own argument; no shell ever sees it. As in
+        printf, ``%%`` is a literal ``%``.
+        """
+        generation_text = f"{generation:06d}"
+        values = {"%%": "%", "%s": spool, "<Spoolname>": spool, "%06d": generation_text, "<Generation>": generation_text}
+        return [_PLACEHOLDER.sub(lambda m: values[m.group(0)], arg) for arg in shlex.split(self.command)]
+
+    def weekday_allows(self, local: dt.datetime) -> bool:
+        return self.weekdays is None or local.isoweekday() in self.weekdays
+
+    def time_window_allows(self, local: dt.datetime) -> bool:
+        """From mintime, not after maxtime, to the minute; mintime after maxtime spans midnight."""
+        now = local.strftime("%H:%M")
+        low, high = self.mintime, self.maxtime
+        if low and high and low > high:
+            return now >= low or now <= high
+        return (low is None or now >= low) and (high is None or now <= high)
+
+    def delay(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.delay_seconds)
+
+    def as_json(self) -> dict:
+        data = asdict(self)
+        data["weekdays"] = list(self.weekdays) if self.weekdays is not None else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> Step:
+        data = dict(data)
+        if data.get("weekdays") is not None:
+            data["weekdays"] = tuple(data["weekdays"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    steps: dict[int, Step] = field(default_factory=dict)
+
+    def step(self, number: int) -> Step | None:
+        return self.steps.get(number)
+
+    def as_json(self) -> list[dict]:
+        return [step.as_json() for step in self.steps.values()]
+
+    @classmethod
+    def from_json(cls, data: list[dict]) -> Workflow:
+        steps = [Step.from_json(item) for item in data]
+        return cls({step.number: step for step in steps})
+
+
+def checksum(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def parse_delay(value: str) -> float:
+    """``30s``, ``5m``, ``2h``, ``1d``; a bare number is minutes."""
+    match = _DELAY.match(value.strip())
+    if not match:
+        raise ValueError("a delay is a number with s, m, h or d (minutes when bare)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+
+
+def parse_time(value: str) -> str:
+    match = _TIME.match(value.strip())
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ValueError("a time is HH:MM, from 00:00 to 23:59")
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def _day(token: str) -> int:
+    token = token.strip().lower()
+    if token.isdigit() and 1 <= int(token) <= 7:
+        return int(token)
+    for number, name in enumerate(_DAY_NAMES, start=1):
+        if len(token) >= 3 and name.startswith(token):  # mon, mond..., monday
+            return number
+    raise ValueError(f"{token!r} is not a day (1-7, 1 = Monday, or mon..sun)")
+
+
+def parse_weekdays(value: str) -> tuple[int, ...]:
+    """``1-5``, ``mon-fri``, ``mon,wed,fri``, ``1,3-4,sun``; a range may wrap (``fri-mon``)."""
+    days: set[int] = set()
+    items = [item.strip() for item in value.split(",")]
+    if not value.strip() or any(not item for item in items):
+        raise ValueError("weekdays is a comma list of days or ranges, e.g. 1-5 or mon,wed,fri")
+    for item in items:
+        if "-" in item:
+            first, _, last = item.partition("-")
+            start, end = _day(first), _day(last)
+            span = (end - start) % 7
+            days.update((start - 1 + offset) % 7 + 1 for offset in range(span + 1))
+        else:
+            days.add(_day(item))
+    return tuple(sorted(days))
+
+
+def _integer(value: str, *, minimum: int) -> int:
+    text = value.strip()
+    if not re.fullmatch(r"\d+", text) or int(text) < minimum:
+        raise ValueError(f"a whole number of at least {minimum}")
+    return int(text)
+
+
+def _step_number(value: str) -> int:
+    try:
+        return _integer(value, minimum=0)
+    except ValueError:
+        raise ValueError("a step number") from None
+
+
+def _read_ini(text: str, source: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=True, empty_lines_in_values=False)
+    parser.optionxform = str  # keep the key as written, so a refusal quotes it exactly
+    try:
+        parser.read_string(text, source=source or "<workflow>")
+    except configparser.DuplicateSectionError as exc:
+        raise WorkflowError([Problem(str(exc.section), "", "", "the section appears twice")], source) from None
+    except configparser.DuplicateOptionError as exc:
+        raise WorkflowError([Problem(str(exc.section), exc.option, "", "the key appears twice in this section")], source) from None
+    except configparser.Error as exc:
+        raise WorkflowError([Problem("-", "", "", f"not a valid INI file: {exc.message.splitlines()[0]}")], source) from None
+    return parser
+
+
+def parse_workflow(text: str, *, source: str = "") -> Workflow:
+    """Parse and check a workflow file; raise WorkflowError naming every problem."""
+    parser = _read_ini(text, source)
+    problems: list[Problem] = []
+    for key in parser.defaults():
+        if key.lower() not in _KEY_BY_LOWER:
+            problems.append(Problem(parser.default_section, key, parser.defaults()[key], "unknown key"))
+    raw_steps: dict[int, tuple[str, dict[str, tuple[str, str]]]] = {}
+    for section in parser.sections():
+        if not re.fullmatch(r"\d+", section.strip()):
+            problems.append(Problem(section, "", "", "a section name is a step number"))
+            continue
+        values: dict[str, tuple[str, str]] = {}  # canonical key -> (key as written, value)
+        for key, value in parser.items(section):
+            canonical = _KEY_BY_LOWER.get(key.lower())
+            if canonical is None and key in parser.defaults():
+                continue  # an unknown key of [DEFAULT] is reported once, above
+            if canonical is None:
+                problems.append(Problem(section, key, value, "unknown key"))
+                continue
+            values[canonical] = (key, value.strip())
+        raw_steps[int(section)] = (section, values)
+    if not raw_steps and not problems:
+        problems.append(Problem("-", "", "", "the file has no step"))
+    steps = {}
+    for number, (section, values) in raw_steps.items():
+        step = _build_step(number, section, values, set(raw_steps), problems)
+        if step is not None:
+            steps[number] = step
+    if problems:
+        raise WorkflowError(problems, source)
+    return Workflow(dict(sorted(steps.items())))
+
+
+def _build_step(
+    number: int, section: str, values: dict[str, tuple[str, str]], numbers: set[int], problems: list[Problem]
+) -> Step | None:
+    before = len(problems)
+    typed: dict[str, object] = {}
+
+    def value_of(key: str) -> str:
+        return values.get(key, ("", ""))[1]
+
+    def check(key: str, convert) -> None:
+        written, value = values.get(key, (key, ""))
+        if value == "":
+            return
+        try:
+            typed[key] = convert(value)
+        except ValueError as exc:
+            problems.append(Problem(section, written, value, str(exc)))
+
+    command = value_of("command")
+    if not command:
+        problems.append(Problem(section, values.get("command", ("command", ""))[0], command, "every step needs a command"))
+    else:
+        try:
+            if not shlex.split(command):
+                raise ValueError
+        except ValueError:
+            problems.append(Problem(section, values["command"][0], command, "the command cannot be split into arguments"))
+    for key in STEP_REFERENCES:
+        check(key, _step_number)
+        target = typed.get(key)
+        if target is not None and target not in numbers:
+            problems.append(Problem(section, values[key][0], values[key][1], f"names step {target}, which is not in this file"))
+    check("retries", lambda v: _integer(v, minimum=1))
+    check("parallel", lambda v: _integer(v, minimum=1))
+    check("finalizeAfterDays", lambda v: _integer(v, minimum=0))
+    check("delay", parse_delay)
+    check("weekdays", parse_weekdays)
+    check("mintime", parse_time)
+    check("maxtime", parse_time)
+    if ("finalizeNext" in typed) != ("finalizeAfterDays" in typed) and len(problems) == before:
+        present = "finalizeNext" if "finalizeNext" in typed else "finalizeAfterDays"
+        missing = "finalizeAfterDays" if present == "finalizeNext" else "finalizeNext"
+        problems.append(Problem(section, values[present][0], values[present][1], f"needs {missing} as well"))
+    if len(problems) > before:
+        return None
+    return Step(
+        number=number,
+        command=command,
+        text=value_of("text"),
+        next=typed.get("next"),
+        errornext=typed.get("errornext"),
+        retries=typed.get("retries"),
+        delay_seconds=typed.get("delay", DEFAULT_DELAY_SECONDS),
+        new=typed.get("new"),
+        weekdays=typed.get("weekdays"),
+        mintime=typed.get("mintime"),
+        maxtime=typed.get("maxtime"),
+        parallel=typed.get("parallel"),
+        finalize_next=typed.get("finalizeNext"),
+        finalize_after_days=typed.get("finalizeAfterDays"),
+    )

@@ -1,0 +1,43 @@
+"""The demo spool of `make run`: loaded once, and its jobs move on their own."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.conf import settings as django_settings
+
+from portal.services import demo_load
+from scheduling.job_models import Job, JobStatus, Spool
+from scheduling.services import jobs_dispatch
+from tests.scheduling.conftest import history
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_loader_creates_the_spool_and_a_first_job_once(now):
+    start = now("2026-03-02T10:00:00Z")
+    assert "scheduling.demo_jobs.load_demo" in django_settings.DEMO_LOADERS
+    demo_load()
+    demo_load()
+
+    spool = Spool.objects.get(name="demo")
+    steps = spool.workflow.workflow.steps
+    assert [(n, s.text) for n, s in steps.items()][:6] == [
+        (10, "Initialize"), (11, "Prepare"), (12, "Archiving"), (13, "Protocol"), (14, "Cleanup"), (15, "Delete")
+    ]
+    assert (steps[10].new, steps[12].next, steps[12].errornext, steps[15].next) == (10, 13, 15, 14)
+    job = Job.objects.get()
+    assert (job.generation, job.state, job.status, job.timestamp) == (1, 10, JobStatus.WAITING, start)
+
+
+def test_demo_initialize_waits_for_its_files_then_moves_on(now):
+    now("2026-03-02T10:00:00Z")
+    demo_load()
+    job = Job.objects.get()
+    jobs_dispatch()
+    job.refresh_from_db()
+    assert (job.state, job.attempt, job.status) == (10, 2, JobStatus.WAITING)  # the script answered 9: not there yet
+    assert "input files not complete yet" in job.output_tail
+    assert job.timestamp == dt.datetime(2026, 3, 2, 10, 0, 15, tzinfo=dt.UTC)
+    assert history(job) == [(10, 1, 9)]
