@@ -360,6 +360,7 @@ class TickReport:
     started: int = 0
     expired: int = 0
     resumed: int = 0
+    zombies: int = 0
     deferred: int = 0
     handed_off: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
@@ -373,7 +374,7 @@ class TickReport:
             parts.append(f"HEARTBEAT_GAP after {self.gap_seconds:.0f} s blind")
         figures = {
             "started": self.started, "claims expired": self.expired, "resumed": self.resumed,
-            "deferred to business time": self.deferred, "handed to workers": self.handed_off, **self.outcomes,
+            "jobs found Zombie": self.zombies, "deferred to business time": self.deferred, "handed to workers": self.handed_off, **self.outcomes,
         }
         parts += [f"{name} {value}" for name, value in figures.items() if value]
         return ", ".join(parts) if len(parts) > 1 else parts[0] + ", nothing due"
@@ -493,6 +494,8 @@ def heartbeat_tick(*, event: str = TaskEvent.HEARTBEAT, inline: bool = True) -> 
     report.gap_seconds = heartbeat_beat(now=now, event=event)
     if event == TaskEvent.HEARTBEAT_START:
         report.started = _start_enabled_inactive(event)
+        # DOMAIN §4: the first tick after start-up also recovers jobs left Running by dead workers.
+        report.zombies = jobs_mark_zombies()
     report.expired = _expire_claims(now, event)
     report.resumed = _resume_due(now)
     for task in tasks_due(now):

@@ -13,7 +13,8 @@ from django.core.management import call_command
 from scheduling import job_services
 from scheduling.command import run_command
 from scheduling.job_models import Job, JobAttempt, JobStatus
-from scheduling.services import job_reset, jobs_dispatch, jobs_mark_zombies
+from scheduling.models import TaskEvent
+from scheduling.services import heartbeat_tick, job_reset, jobs_dispatch, jobs_mark_zombies
 from tests.scheduling.conftest import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +119,10 @@ def test_the_lease_renews_only_while_the_job_is_still_this_workers(load_spool, w
     now((NOW + dt.timedelta(seconds=10)).isoformat())
     job_services.jobs_mark_zombies()
     assert job_services._lease_renew(job_id, token) is False
+
+
+def test_heartbeat_start_finds_jobs_whose_worker_process_is_gone(picked):
+    orphan = picked(worker=f"{socket.gethostname()}:{dead_pid()}", lease_until=NOW + dt.timedelta(seconds=30))
+    report = heartbeat_tick(event=TaskEvent.HEARTBEAT_START)
+    assert status(orphan) == S.ZOMBIE
+    assert report.zombies == 1
