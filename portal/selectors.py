@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Min
+from django.db.models import Count, Min
 
 from portal import clock
 from portal.models import Heartbeat, OutboundMessage
@@ -63,3 +63,19 @@ def portal_health() -> Health:
         outbox_oldest_pending_age_seconds=round((now - oldest).total_seconds(), 3) if oldest else None,
         outbox_failed=OutboundMessage.objects.filter(status="FAILED").count(),
     )
+
+
+def outbox_problems(*, limit: int = 10) -> dict:
+    """What the monitor shows of the outbox: FAILED and INVALID counts and the newest failures."""
+    counts = dict(
+        OutboundMessage.objects.filter(status__in=["FAILED", "INVALID"]).values_list("status").annotate(n=Count("id")).order_by()
+    )
+    failed = OutboundMessage.objects.filter(status="FAILED").order_by("-id")[:limit]
+    return {
+        "failed_count": counts.get("FAILED", 0),
+        "invalid_count": counts.get("INVALID", 0),
+        "failed": [
+            {"id": m.id, "kind": m.kind, "dedupe_key": m.dedupe_key, "attempts": m.attempts, "last_error": m.last_error}
+            for m in failed
+        ],
+    }

@@ -172,7 +172,11 @@ PORTAL_SCHEDULES["workflow-finalize"] = ("scheduling.job_tasks.finalize_generati
 # --- metrics ------------------------------------------------------------------------
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 # Functions yielding Prometheus metric families, read from the database at scrape time.
-METRICS_COLLECTORS: list[str] = ["portal.metrics.portal_metrics"]
+METRICS_COLLECTORS: list[str] = [
+    "portal.metrics.portal_metrics",
+    "scheduling.metrics.scheduling_metrics",
+    "monitoring.metrics.transaction_metrics",
+]
 
 # Demo data loaders, run once by `manage.py load_demo` (make run only).
 DEMO_LOADERS: list[str] = [

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import views
+from scheduling import views as monitor_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,5 +16,9 @@ urlpatterns = [
     path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("monitor/", monitor_views.monitor, name="monitor"),
+    path("monitor/data/", monitor_views.monitor_data, name="monitor-data"),
+    path("monitor/login/", monitor_views.MonitorLoginView.as_view(), name="monitor-login"),
+    path("monitor/logout/", monitor_views.MonitorLogoutView.as_view(), name="monitor-logout"),
     path("", views.home, name="home"),
 ]

@@ -15,7 +15,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("/admin/")
+    return redirect("/monitor/")
 
 
 def metrics(request: HttpRequest) -> HttpResponse:

@@ -1,0 +1,31 @@
+"""Prometheus figures of the scheduling app, read from the database at each scrape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.db.models import Count
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from scheduling.job_models import Job, JobStatus
+from scheduling.models import SchedulerTask, TaskState
+from scheduling.selectors import job_counts_by_status
+
+
+def scheduling_metrics() -> Iterator[Metric]:
+    jobs = GaugeMetricFamily("portal_jobs", "Workflow jobs by status.", labels=["status"])
+    for status, count in job_counts_by_status(Job.objects.all()).items():
+        jobs.add_metric([status], count)
+    yield jobs
+
+    running = GaugeMetricFamily("portal_jobs_running", "Running workflow jobs by step (state).", labels=["step"])
+    by_step = Job.objects.filter(status=JobStatus.RUNNING).values_list("state").annotate(n=Count("id")).order_by("state")
+    for step, count in by_step:
+        running.add_metric([str(step)], count)
+    yield running
+
+    tasks = GaugeMetricFamily("portal_scheduler_tasks", "Scheduler tasks by state.", labels=["state"])
+    counts = dict(SchedulerTask.objects.values_list("state").annotate(n=Count("id")).order_by())
+    for state in TaskState.values:
+        tasks.add_metric([state], counts.get(state, 0))
+    yield tasks
