@@ -49,3 +49,26 @@ def test_portal_figures_come_from_the_database(client, control_queue_file, now):
     assert sample(text, "portal_heartbeat_last_timestamp_seconds") == dt.datetime(
         2026, 3, 2, 9, 59, tzinfo=dt.UTC
     ).timestamp()
+
+
+EVERY_METRIC = [
+    "portal_jobs",
+    "portal_jobs_running",
+    "portal_scheduler_tasks",
+    "portal_heartbeat_last_timestamp_seconds",
+    "portal_outbox_messages",
+    "portal_outbox_oldest_pending_age_seconds",
+    "portal_messages_published_total",
+    "portal_transactions_value",
+    "portal_transactions",
+]
+
+
+def test_every_named_metric_is_present_on_an_empty_portal(client):
+    text = client.get("/metrics/", REMOTE_ADDR="127.0.0.1").content.decode()
+    for name in EVERY_METRIC:
+        assert f"# TYPE {name} " in text, name
+    assert sample(text, 'portal_jobs{status="Zombie"}') == 0
+    assert sample(text, 'portal_scheduler_tasks{state="ACTIVE"}') == 0
+    assert sample(text, 'portal_transactions{interface="PAYMENTS_GATEWAY",status="PENDING"}') == 0
+
