@@ -163,6 +163,9 @@ class Job(models.Model):
             models.Index(fields=["status", "timestamp"], name="job_due_idx"),
             models.Index(fields=["status", "id"], name="job_status_idx"),
             models.Index(fields=["spool", "generation"], name="job_generation_idx"),
+            # The monitor and the API page by id within a spool (and a status): keyset, no sort.
+            models.Index(fields=["spool", "id"], name="job_spool_idx"),
+            models.Index(fields=["spool", "status", "id"], name="job_spool_status_idx"),
         ]
         constraints = [
             # finalizeNext runs once per generation, however often the check runs.
