@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -35,19 +34,18 @@ CHROMIUM_ARGS = [
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Browser tests skip on a laptop without Chromium, never in CI."""
+    """PostgreSQL tests skip on SQLite (CI runs the suite on both); browser tests skip without Chromium, never in CI.
+
+    Decided at collection, before any database fixture: a skipped transactional test must not flush.
+    """
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: run with DATABASE_URL=postgres://... (CI does)"))
         if "browser" in item.keywords and not os.path.exists(CHROMIUM) and not IN_CI:
             item.add_marker(pytest.mark.skip(reason="Chromium is not installed (apt-get install chromium)"))
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only(request) -> None:
-    if request.node.get_closest_marker("postgres") is None:
-        return
-    request.getfixturevalue("db")
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://... (CI does)")
 
 
 @pytest.fixture(autouse=True)
@@ -204,9 +202,14 @@ def receive_all(sqs_server: MotoServer, queue_url: str) -> list[dict]:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium():
-    """Debian's Chromium driven by Playwright; never a downloaded browser."""
+    """Debian's Chromium driven by Playwright; never a downloaded browser.
+
+    Started per test: Playwright's sync API switches the context Django keeps
+    its connections in, and a session-long switch would hide the connection
+    that holds the data serialized for ``serialized_rollback``.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -17,7 +17,7 @@ TASKS = 12
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_concurrent_ticks_run_each_action_once(recorder, make_task, monkeypatch):
     clock.set_now(utc("2026-03-02T10:00:00Z"))
     tasks = [make_task(f"task-{n:02d}", interval_seconds=300) for n in range(TASKS)]

@@ -38,7 +38,7 @@ def start_dispatcher() -> subprocess.Popen:
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_dispatchers_at_once_never_run_a_job_twice(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
