@@ -7,25 +7,13 @@ from django.utils.html import format_html
 
 from monitoring.currencies import format_amount
 from monitoring.models import ServiceSummary, SummaryEvent, Transaction
+from portal.admin import ReadOnlyAdmin
 
 # --- transactions and summary events (issue 5) ----------------------------------------
 
 
-class ReadOnlyModelAdmin(admin.ModelAdmin):
-    """Fed by systems or written by the scheduler: the admin shows, never edits."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(Transaction)
-class TransactionAdmin(ReadOnlyModelAdmin):
+class TransactionAdmin(ReadOnlyAdmin):
     list_display = ["reference", "interface", "status", "amount_display", "currency", "received_at", "completed_at", "updated_at"]
     list_filter = ["interface", "status", "currency", "received_at"]
     search_fields = ["^reference"]
@@ -41,7 +29,7 @@ class TransactionAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(ServiceSummary)
-class ServiceSummaryAdmin(ReadOnlyModelAdmin):
+class ServiceSummaryAdmin(ReadOnlyAdmin):
     list_display = ["interval_end", "event", "interface", "task", "interval_start", "emitted_at", "figures", "message_link"]
     list_filter = ["event", "direction", "interface", "task"]
     search_fields = ["task", "interface__code"]

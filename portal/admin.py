@@ -28,6 +28,8 @@ class OutboundMessageAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Logs, history and what systems feed: the admin shows, never edits."""
+
     def has_add_permission(self, request) -> bool:
         return False
 
