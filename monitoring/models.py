@@ -27,3 +27,18 @@ class MonitoredInterface(models.Model):
 
     def natural_key(self) -> tuple[str]:
         return (self.code,)
+
+
+# --- batch monitor (DOMAIN §1) -----------------------------------------------------
+from monitoring.batch_models import (  # noqa: E402,F401  - registered in this app
+    AlertState,
+    ArrivalException,
+    BatchAlert,
+    BatchConfig,
+    BatchFile,
+    BatchSource,
+    BatchWindow,
+    HeldArrival,
+    TriggerStatus,
+    WindowStatus,
+)

@@ -152,14 +152,18 @@ HEALTHZ_OUTBOX_MAX_AGE_SECONDS = env_int("HEALTHZ_OUTBOX_MAX_AGE_SECONDS", 900, 
 # --- heartbeat and scheduler tasks ----------------------------------------------
 HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 60, minimum=1)
 # Subtype -> dotted path of its action, imported on first use (later issues add theirs).
-SCHEDULER_ACTIONS: dict[str, str] = {}
+SCHEDULER_ACTIONS: dict[str, str] = {
+    "BATCH_MONITOR": "monitoring.tasks.batch_scan_action",
+}
 
 # django-q2 schedules created by `setup_schedules`: name -> (task path, every N minutes).
 # A safety net beside the publisher loop; later engines add theirs.
 PORTAL_SCHEDULES: dict[str, tuple[str, int]] = {"publish-outbox": ("portal.tasks.publish_outbox", 1)}
 
 # Demo data loaders, run once by `manage.py load_demo` (make run only).
-DEMO_LOADERS: list[str] = []
+DEMO_LOADERS: list[str] = [
+    "monitoring.batch_demo.load_batch_demo",
+]
 
 # --- django-q2 ------------------------------------------------------------------
 Q_BROKER = env_choice("Q_BROKER", ("orm", "redis"), "orm")
