@@ -313,7 +313,6 @@ def batch_config_update(*, actor, config_id: int, fields: dict, sources: list[st
         config.updated_at = clock.now()
         config.save()
         BatchSource.objects.filter(config=config).exclude(name__in=names).delete()
-        BatchSource.objects.filter(config=config).exclude(tenant=config.tenant).update(tenant=config.tenant)
         existing = set(BatchSource.objects.filter(config=config).values_list("name", flat=True))
         BatchSource.objects.bulk_create(
             [BatchSource(config=config, tenant=config.tenant, name=n) for n in names if n not in existing]
@@ -327,6 +326,8 @@ def batch_config_changed(*, actor, config_id: int, before: dict | None, action: 
     without a message, have the next scan look at it again, and audit the change."""
     with transaction.atomic():
         placement = Placement(config_ids=[config_id], now=clock.now())
+        tenant = placement.config(config_id).tenant
+        BatchSource.objects.filter(config_id=config_id).exclude(tenant=tenant).update(tenant=tenant)
         placement.sources_changed(config_id=config_id)
         placement.drain(config_id=config_id)
         placement.state_changed.add(config_id)

@@ -78,8 +78,15 @@ class ArrivalViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 # --- configs ----------------------------------------------------------------------------
 
 
+class SourceNamesField(serializers.ListField):
+    """A config's sources, by name in both directions."""
+
+    def get_attribute(self, instance: BatchConfig) -> list[str]:
+        return [source.name for source in instance.sources.all()]
+
+
 class BatchConfigSerializer(serializers.ModelSerializer):
-    sources = serializers.ListField(child=serializers.CharField(max_length=200), allow_empty=False)
+    sources = SourceNamesField(child=serializers.CharField(max_length=200), allow_empty=False)
     interface = serializers.SlugRelatedField(
         slug_field="code", queryset=MonitoredInterface.objects.all(), allow_null=True, required=False
     )
@@ -95,11 +102,6 @@ class BatchConfigSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["created_at", "updated_at"]
         validators = []  # uniqueness is the service's, with messages naming the field
-
-    def to_representation(self, instance: BatchConfig) -> dict:
-        data = super().to_representation(instance)
-        data["sources"] = [s.name for s in instance.sources.all()]
-        return data
 
     def get_alert_state(self, config: BatchConfig) -> str:
         alert = getattr(config, "alert", None)
