@@ -35,6 +35,7 @@ from monitoring.batch_models import (
     TriggerStatus,
     WindowStatus,
 )
+from monitoring.bulk import rows_update
 from monitoring.outbox_bulk import PendingMessage, outbox_enqueue_bulk
 
 
@@ -298,16 +299,13 @@ class Placement:
     def flush(self) -> None:
         """Write everything placed, then the messages it raised, in the caller's transaction."""
         BatchWindow.objects.bulk_create(self.new_windows, batch_size=1000)
-        BatchWindow.objects.bulk_update(
+        rows_update(
             list(self.changed_windows.values()),
             ["status", "received_count", "expected_count", "completed_at", "trigger_status", "failed_at", "failed_by", "fail_reason"],
-            batch_size=1000,
         )
         BatchFile.objects.bulk_create(self.new_files, batch_size=2000)
-        BatchFile.objects.bulk_update(
-            list(self.changed_files.values()), ["held", "window", "counted", "exception", "applied_at"], batch_size=1000
-        )
-        BatchConfig.objects.bulk_update(list(self.repointed.values()), ["latest_window"], batch_size=1000)
+        rows_update(list(self.changed_files.values()), ["held", "window", "counted", "exception", "applied_at"])
+        rows_update(list(self.repointed.values()), ["latest_window"])
         if self.state_changed:
             BatchAlert.objects.filter(config_id__in=self.state_changed).update(due_at=ALERT_DUE_NOW)
         outbox_enqueue_bulk(messages=[self._message(event) for event in self.events])

@@ -27,6 +27,7 @@ from monitoring.batch_models import (
     BatchWindow,
     WindowStatus,
 )
+from monitoring.bulk import rows_update
 from monitoring.outbox_bulk import PendingMessage, outbox_enqueue_bulk
 from portal import clock
 from portal.services import audit_record
@@ -117,10 +118,8 @@ def scan_chunk(ids: list[int], *, now: dt.datetime, report: ScanReport) -> None:
         if decision.state:
             report.messages[decision.state] += 1
     report.closed += sum(1 for d in decisions if d.closed)
-    BatchAlert.objects.bulk_update(
-        alerts,
-        ["state", "window", "sequence", "transition", "last_message_at", "evaluated_at", "due_at", "claim_token"],
-        batch_size=1000,
+    rows_update(
+        alerts, ["state", "window", "sequence", "transition", "last_message_at", "evaluated_at", "due_at", "claim_token"]
     )
     outbox_enqueue_bulk(messages=messages)
 
