@@ -3,8 +3,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench .venv/bin/python bench/arrivals.py
 
 Creates configs (four sources each, hourly windows), then posts a day of their files
-in requests of 10,000 arrivals, in time order, with 1% duplicates and 1% files for a
-later window (held, then applied), through the whole API stack in-process (JWT
+in requests of 10,000 arrivals, in time order, with 1% duplicates and 1% files sent
+early for the next window (held, then applied), through the whole API stack in-process (JWT
 authentication, parsing, placement, outbox, rendering). Prints arrivals per second.
 The database must be one made for it (its name ends in ``_bench``): the batch tables
 and the outbox are emptied first. Target: at least 5,000 arrivals per second.
@@ -59,11 +59,11 @@ def stream(configs: int, hours: int, seed: int = 7) -> list[dict]:
                 extract = T0 + dt.timedelta(hours=hour, minutes=5 + 10 * s + (rng.randrange(5) if s else 0))
                 item = {"tenant": f"t{c % 50}", "source": f"{source}_{c}", "extract_timestamp": iso(extract)}
                 roll = rng.random()
-                if roll < 0.01:
-                    items.append(dict(item))  # a duplicate right after
-                elif roll < 0.02:
-                    item["extract_timestamp"] = iso(extract + dt.timedelta(hours=1))  # early: for the next window
                 items.append(item)
+                if roll < 0.01:
+                    items.append(dict(item))  # the same file again: DUPLICATE
+                elif roll < 0.02:  # next window's copy, early: held, then applied (its own copy is then a DUPLICATE)
+                    items.append({**item, "extract_timestamp": iso(extract + dt.timedelta(hours=1))})
     return items
 
 
@@ -104,7 +104,7 @@ def main() -> None:
     latencies = []
     for body in bodies:
         started = time.perf_counter()
-        answer = client.post("/api/v1/arrivals/", body, content_type="application/json")
+        answer = client.post("/api/v1/arrivals/", body, content_type="application/json", HTTP_HOST="localhost")
         latencies.append(time.perf_counter() - started)
         assert answer.status_code == 201, answer.content[:500]
     total = sum(latencies)

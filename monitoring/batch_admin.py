@@ -256,7 +256,7 @@ class HeldArrivalAdmin(RoleAdmin):
     actions = ["release"]
 
     def get_queryset(self, request) -> QuerySet[BatchFile]:
-        return selectors.held_arrivals()
+        return selectors.held_arrivals(HeldArrival)
 
     @admin.display(description="waits behind")
     def blocked_by(self, file: BatchFile) -> str:

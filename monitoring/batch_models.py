@@ -129,7 +129,8 @@ class BatchSource(models.Model):
 class BatchWindow(models.Model):
     """One batch: the sources a config received for one period."""
 
-    config = models.ForeignKey(BatchConfig, on_delete=models.PROTECT, related_name="windows")
+    # No index of its own: the unique (config, window_start) index serves lookups by config.
+    config = models.ForeignKey(BatchConfig, on_delete=models.PROTECT, related_name="windows", db_index=False)
     status = models.CharField(max_length=10, choices=WindowStatus.choices, default=WindowStatus.OPEN)
     extract_timestamp = models.DateTimeField(help_text="the extract of the arrival that opened the window")
     window_start = models.DateTimeField()

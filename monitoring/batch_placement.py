@@ -35,7 +35,7 @@ from monitoring.batch_models import (
     TriggerStatus,
     WindowStatus,
 )
-from monitoring.bulk import rows_update
+from monitoring.bulk import rows_insert, rows_update
 from monitoring.outbox_bulk import PendingMessage, outbox_enqueue_bulk
 
 
@@ -88,6 +88,9 @@ class Placement:
         self.repointed: dict[int, BatchConfig] = {}
         self.state_changed: set[int] = set()
         self.events: list[Event] = []
+        # The window each file placed here goes to, by id(file): windows opened in this
+        # placement get their keys only when written, so files take them in flush().
+        self.file_windows: dict[int, BatchWindow | None] = {}
         self.order = itertools.count()
         self._load(sorted(set(config_ids)))
 
@@ -122,18 +125,22 @@ class Placement:
 
     def place(self, *, source: BatchSource, extract: dt.datetime, payload: dict) -> ArrivalResult:
         state = self.configs[source.config_id]
-        file = BatchFile(
-            config=state.config,
-            source=source,
-            source_name=source.name,
-            extract_timestamp=extract,
-            received_at=self.now,
-            payload=payload,
-        )
+        # Positional, as Django builds rows it reads: a tenth of the cost of keyword arguments.
+        file = BatchFile(*(self._new_file_values(state.config.id, source, extract, payload)))
         self.new_files.append(file)
         result = self._place(state, file, order=(extract, 1, next(self.order)))
         self._drain(state)
         return result
+
+    FILE_FIELDS = tuple(f.attname for f in BatchFile._meta.concrete_fields)
+
+    def _new_file_values(self, config_id: int, source, extract: dt.datetime, payload: dict) -> list:
+        values = {
+            "id": None, "config_id": config_id, "source_id": source.id, "source_name": source.name, "window_id": None,
+            "extract_timestamp": extract, "received_at": self.now, "payload": payload, "exception": "",
+            "held": False, "counted": False, "applied_at": None,
+        }
+        return [values[name] for name in self.FILE_FIELDS]
 
     def _current(self, state: ConfigPlacement, extract: dt.datetime) -> tuple[BatchWindow | None, dt.datetime, dt.datetime]:
         """The current window (None while no arrival has opened it) and its range."""
@@ -154,7 +161,7 @@ class Placement:
         return self._record(state, file, window)
 
     def _record(self, state: ConfigPlacement, file: BatchFile, window: BatchWindow) -> ArrivalResult:
-        file.window = window
+        self.file_windows[id(file)] = window
         if file.source_name in state.received:
             file.exception = ArrivalException.DUPLICATE
             file.counted = False
@@ -170,18 +177,18 @@ class Placement:
 
     def _previous(self, state, file, current, start, end) -> ArrivalResult:
         file.exception = ArrivalException.PREVIOUS_WINDOW
-        file.window = self._containing(state, file.extract_timestamp)
-        if file.window is not None:
-            event = Event(file.exception, state.config, view_window=file.window, file=file)
+        window = self.file_windows[id(file)] = self._containing(state, file.extract_timestamp)
+        if window is not None:
+            event = Event(file.exception, state.config, view_window=window, file=file)
         else:
             event = Event(file.exception, state.config, view_window=current, upcoming=(start, end), file=file, current=True)
         self.events.append(event)
-        return ArrivalResult(file.window, file.window.status if file.window else None, file.exception)
+        return ArrivalResult(window, window.status if window else None, file.exception)
 
     def _hold(self, state, file, current, start, end, order) -> ArrivalResult:
         file.exception = ArrivalException.FUTURE_WINDOW
         file.held = True
-        file.window = None
+        self.file_windows[id(file)] = None
         bisect.insort(state.held, (order, file), key=lambda item: item[0])
         self.events.append(Event(file.exception, state.config, view_window=current, upcoming=(start, end), file=file))
         return ArrivalResult(None, None, file.exception)
@@ -298,19 +305,23 @@ class Placement:
 
     def flush(self) -> None:
         """Write everything placed, then the messages it raised, in the caller's transaction."""
-        BatchWindow.objects.bulk_create(self.new_windows, batch_size=1000)
+        rows_insert(self.new_windows)
+        for file in [*self.new_files, *self.changed_files.values()]:
+            if id(file) in self.file_windows:
+                window = self.file_windows[id(file)]
+                file.window_id = window.id if window is not None else None
         rows_update(
             list(self.changed_windows.values()),
             ["status", "received_count", "expected_count", "completed_at", "trigger_status", "failed_at", "failed_by", "fail_reason"],
         )
-        BatchFile.objects.bulk_create(self.new_files, batch_size=2000)
+        rows_insert(self.new_files)
         rows_update(list(self.changed_files.values()), ["held", "window", "counted", "exception", "applied_at"])
         rows_update(list(self.repointed.values()), ["latest_window"])
         if self.state_changed:
             BatchAlert.objects.filter(config_id__in=self.state_changed).update(due_at=ALERT_DUE_NOW)
         outbox_enqueue_bulk(messages=[self._message(event) for event in self.events])
         self.new_windows, self.changed_windows, self.new_files, self.changed_files = [], {}, [], {}
-        self.repointed, self.state_changed, self.events = {}, set(), []
+        self.repointed, self.state_changed, self.events, self.file_windows = {}, set(), [], {}
 
     def _message(self, event: Event) -> PendingMessage:
         config = event.config

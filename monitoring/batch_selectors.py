@@ -47,10 +47,10 @@ def window_missing_sources(window: BatchWindow) -> list[str]:
     return sorted(s.name for s in window.config.sources.all() if s.name not in received)
 
 
-def held_arrivals() -> QuerySet[BatchFile]:
+def held_arrivals(model: type[BatchFile] = BatchFile) -> QuerySet[BatchFile]:
     """FUTURE_WINDOW arrivals still waiting, oldest extract first within a config."""
     return (
-        BatchFile.objects.filter(held=True)
+        model.objects.filter(held=True)
         .select_related("config", "config__latest_window")
         .order_by("config__tenant", "config__name", "extract_timestamp", "id")
     )

@@ -112,7 +112,7 @@ def arrivals_parse(*, items: list) -> tuple[list[ParsedArrival], list[InputError
     known_tenants = set(BatchConfig.objects.filter(tenant__in=tenants).values_list("tenant", flat=True).distinct())
     sources = {
         (s.tenant, s.name): s
-        for s in BatchSource.objects.filter(tenant__in=tenants, name__in=names).select_related("config")
+        for s in BatchSource.objects.filter(tenant__in=tenants, name__in=names).only("id", "tenant", "name", "config_id")
     }
     parsed = []
     for index, item, extract in shaped:
