@@ -139,10 +139,11 @@ def decide(alert: BatchAlert, *, now: dt.datetime) -> Decision:
             return Decision(alert, "", None, closed=True)
         alert.last_message_at = now
         return Decision(alert, RECOVERED, latest)
+    realert_at = alert.realert_at(config.realert_minutes)
     if (alert.state, alert.window_id) != (state, latest.id):
         alert.state, alert.window, alert.sequence = state, latest, 0
         alert.transition += 1
-    elif config.realert_minutes and now >= alert.realert_at(config.realert_minutes):
+    elif realert_at is not None and now >= realert_at:
         alert.sequence += 1
     else:
         return Decision(alert, "", None)
