@@ -5,6 +5,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
+from monitoring import batch_admin  # noqa: F401  (registers the batch monitor's admins)
 from monitoring.currencies import format_amount
 from monitoring.models import ServiceSummary, SummaryEvent, Transaction
 from portal.admin import ReadOnlyAdmin

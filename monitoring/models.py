@@ -309,3 +309,18 @@ class ServiceSummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.interface.code} ({self.task}) until {self.interval_end:%Y-%m-%d %H:%M:%S}"
+
+
+# --- batch monitor (DOMAIN §1) -----------------------------------------------------
+from monitoring.batch_models import (  # noqa: E402,F401  - registered in this app
+    AlertState,
+    ArrivalException,
+    BatchAlert,
+    BatchConfig,
+    BatchFile,
+    BatchSource,
+    BatchWindow,
+    HeldArrival,
+    TriggerStatus,
+    WindowStatus,
+)

@@ -155,6 +155,7 @@ HEALTHZ_OUTBOX_MAX_AGE_SECONDS = env_int("HEALTHZ_OUTBOX_MAX_AGE_SECONDS", 900, 
 HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 60, minimum=1)
 # Subtype -> dotted path of its action, imported on first use (later issues add theirs).
 SCHEDULER_ACTIONS: dict[str, str] = {
+    "BATCH_MONITOR": "monitoring.tasks.batch_scan_action",
     "HOSTED_SERVICE_MONITOR": "monitoring.tasks.hosted_summary_action",
     "INVOKED_SERVICE_MONITOR": "monitoring.tasks.invoked_summary_action",
 }
@@ -181,6 +182,7 @@ METRICS_COLLECTORS: list[str] = [
 # Demo data loaders, run once by `manage.py load_demo` (make run only).
 DEMO_LOADERS: list[str] = [
     "scheduling.demo.load_demo",  # the TARGET2 and NYSE calendar groups
+    "monitoring.batch_demo.load_batch_demo",  # configs with open, delayed, complete and held batches
     "monitoring.demo_transactions.load_transaction_demo",
     "scheduling.demo.load_task_demo",  # summary tasks over the five interfaces
     "scheduling.demo_jobs.load_demo",  # the demo spool and its first job

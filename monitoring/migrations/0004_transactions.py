@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0002_default_interfaces'),
+        ('monitoring', '0003_batches'),
         ('portal', '0002_roles'),
     ]
 

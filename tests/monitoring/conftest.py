@@ -7,8 +7,12 @@ from collections.abc import Callable
 
 import pytest
 
+from monitoring.batch_models import BatchConfig
+from monitoring.batch_placement import ArrivalResult
+from monitoring.batch_services import arrivals_record, batch_config_create
 from portal import clock
 from portal.lib.taskrun import TaskRun
+from portal.models import OutboundMessage
 
 HOSTED = ("PAYMENT_ORIGINATOR", "BATCH_PAYMENT_ORIGINATOR")
 INVOKED = ("LIQUIDITY_SERVICE", "REPAIR_SERVICE", "PAYMENTS_GATEWAY")
@@ -51,3 +55,50 @@ def task_run() -> Callable[..., TaskRun]:
 
 def iso(instant: dt.datetime) -> str:
     return instant.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+# --- batch monitor ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_config(db) -> Callable[..., BatchConfig]:
+    """A config made through the service, with sensible defaults: 24 h windows, 2 h max wait."""
+
+    def build(name: str = "GL_DAILY", tenant: str = "acme", sources: tuple[str, ...] = ("gl_lines", "gl_headers"), **fields) -> BatchConfig:
+        values = {
+            "tenant": tenant,
+            "name": name,
+            "window_hours": 24,
+            "max_wait_hours": 2,
+            "target_app": "ledger",
+            "target_workflow": "post_gl",
+            "exception_check": True,
+            "active": True,
+            "realert_minutes": None,
+        }
+        values.update(fields)
+        return batch_config_create(actor="test", fields=values, sources=list(sources))
+
+    return build
+
+
+@pytest.fixture
+def arrive() -> Callable[..., ArrivalResult]:
+    """Post one arrival through the service: ``arrive("gl_lines", "2026-03-02T01:00:00Z")``."""
+
+    def record(source: str, extract: str, tenant: str = "acme") -> ArrivalResult:
+        [result] = arrivals_record(items=[{"tenant": tenant, "source": source, "extract_timestamp": extract}])
+        return result
+
+    return record
+
+
+def control_messages(state: str | None = None) -> list[dict]:
+    """Payloads of control messages in the outbox, oldest first, optionally of one state."""
+    payloads = [m.payload for m in OutboundMessage.objects.filter(kind="control_message").order_by("id")]
+    return [p for p in payloads if state is None or p["btch_dtl"]["state"] == state]
+
+
+@pytest.fixture
+def messages() -> Callable[..., list[dict]]:
+    return control_messages

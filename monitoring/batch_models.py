@@ -1,0 +1,257 @@
+"""Batch monitor models (DOMAIN §1): configs, their sources, windows, files and alert states.
+
+Imported by ``monitoring.models`` so that Django registers them in the ``monitoring`` app.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from portal import clock
+
+# Writes that may change a config's alert state set its alert's ``due_at`` to this
+# instant: earlier than any clock a replay could set, so the next scan looks at it
+# whatever ``--now`` it runs with.
+ALERT_DUE_NOW = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class WindowStatus(models.TextChoices):
+    OPEN = "OPEN"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class TriggerStatus(models.TextChoices):
+    NONE = "NONE"
+    SENT = "SENT"
+
+
+class ArrivalException(models.TextChoices):
+    DUPLICATE = "DUPLICATE"
+    PREVIOUS_WINDOW = "PREVIOUS_WINDOW"
+    FUTURE_WINDOW = "FUTURE_WINDOW"
+
+
+class AlertState(models.TextChoices):
+    NONE = "NONE"
+    OPEN = "OPEN"
+    DELAYED = "DELAYED"
+
+
+class BatchConfig(models.Model):
+    """One kind of batch: which sources each window must receive, and by when."""
+
+    tenant = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    window_hours = models.PositiveIntegerField(validators=[MinValueValidator(1)], help_text="length of one window")
+    max_wait_hours = models.PositiveIntegerField(default=0, help_text="grace after the window end (the SLA)")
+    target_app = models.CharField(max_length=200, help_text="the application a completed window triggers")
+    target_workflow = models.CharField(max_length=200)
+    active = models.BooleanField(default=True, help_text="inactive configs are still fed but raise no alerts")
+    exception_check = models.BooleanField(default=True, help_text="detect DELAYED batches (past their SLA)")
+    realert_minutes = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="repeat an alert after this long (empty: never)"
+    )
+    interface = models.ForeignKey(
+        "monitoring.MonitoredInterface", null=True, blank=True, on_delete=models.PROTECT, related_name="batch_configs"
+    )
+    # Maintained by the placement on every window opened: the scan and the arrivals
+    # read one row instead of looking for the newest window of a long history.
+    latest_window = models.OneToOneField(
+        "monitoring.BatchWindow", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    updated_at = models.DateTimeField(default=clock.now, editable=False)
+
+    class Meta:
+        ordering = ["tenant", "name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="batchconfig_tenant_name_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.tenant})"
+
+    @property
+    def window_length(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.window_hours)
+
+    def next_window_range(self, latest: BatchWindow | None, extract: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        """The window an arrival at ``extract`` would open: the first one, or the one after ``latest``."""
+        start = extract if latest is None else latest.window_end
+        return start, start + self.window_length
+
+    def alert_state_at(self, now: dt.datetime, latest: BatchWindow | None) -> str:
+        """DOMAIN §1: OPEN, DELAYED or NONE, from the latest window alone."""
+        if not self.active or latest is None:
+            return AlertState.NONE
+        past_sla = self.exception_check and now >= latest.sla
+        if latest.status == WindowStatus.OPEN:
+            if now < latest.window_end or not latest.is_missing_sources:
+                return AlertState.NONE
+            return AlertState.DELAYED if past_sla else AlertState.OPEN
+        return AlertState.DELAYED if past_sla else AlertState.NONE
+
+    def alert_changes_after(self, now: dt.datetime, latest: BatchWindow | None) -> dt.datetime | None:
+        """The next instant at which time alone can change ``alert_state_at`` (None: only a write can)."""
+        if not self.active or latest is None:
+            return None
+        instants = []
+        if latest.status == WindowStatus.OPEN and now < latest.window_end:
+            instants.append(latest.window_end)
+        if self.exception_check and now < latest.sla:
+            instants.append(latest.sla)
+        return min(instants, default=None)
+
+
+class BatchSource(models.Model):
+    """A file or table each window of a config must receive; its name is unique within the tenant."""
+
+    config = models.ForeignKey(BatchConfig, on_delete=models.CASCADE, related_name="sources")
+    # A copy of the config's tenant, so that the database enforces one config per (tenant, source).
+    tenant = models.SlugField(max_length=64, editable=False)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["config_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="batchsource_tenant_name_uniq")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.tenant = self.config.tenant
+        super().save(*args, **kwargs)
+
+
+class BatchWindow(models.Model):
+    """One batch: the sources a config received for one period."""
+
+    # No index of its own: the unique (config, window_start) index serves lookups by config.
+    config = models.ForeignKey(BatchConfig, on_delete=models.PROTECT, related_name="windows", db_index=False)
+    status = models.CharField(max_length=10, choices=WindowStatus.choices, default=WindowStatus.OPEN)
+    extract_timestamp = models.DateTimeField(help_text="the extract of the arrival that opened the window")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    expected_count = models.PositiveIntegerField()
+    received_count = models.PositiveIntegerField(default=0)
+    max_wait_hours = models.PositiveIntegerField(help_text="copied from the config when the window opened")
+    trigger_status = models.CharField(max_length=4, choices=TriggerStatus.choices, default=TriggerStatus.NONE)
+    opened_at = models.DateTimeField(default=clock.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    failed_by = models.CharField(max_length=150, blank=True)
+    fail_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-window_start", "-id"]
+        constraints = [
+            # Two arrivals at once can never open the same period twice.
+            models.UniqueConstraint(fields=["config", "window_start"], name="batchwindow_config_start_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "window_end"], name="batchwindow_open_idx", condition=models.Q(status="OPEN")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.config.name if self.config_id else '?'} {self.window_start:%Y-%m-%d %H:%M}-{self.window_end:%Y-%m-%d %H:%M}"
+
+    @property
+    def sla(self) -> dt.datetime:
+        """Window end plus the max wait copied at creation."""
+        return self.window_end + dt.timedelta(hours=self.max_wait_hours)
+
+    @property
+    def is_finished(self) -> bool:
+        """COMPLETED or FAILED: held arrivals behind it may move on."""
+        return self.status != WindowStatus.OPEN
+
+    @property
+    def is_missing_sources(self) -> bool:
+        return self.received_count < self.expected_count
+
+    def contains(self, instant: dt.datetime) -> bool:
+        return self.window_start <= instant < self.window_end
+
+
+class BatchFile(models.Model):
+    """One arrival: a received source, placed in a window, held for a later one, or refused with a reason."""
+
+    config = models.ForeignKey(BatchConfig, on_delete=models.PROTECT, related_name="files")
+    source = models.ForeignKey(BatchSource, null=True, on_delete=models.SET_NULL, related_name="files")
+    # Kept by name too: a source removed from its config later still names its files.
+    source_name = models.CharField(max_length=200)
+    window = models.ForeignKey(BatchWindow, null=True, blank=True, on_delete=models.PROTECT, related_name="files")
+    extract_timestamp = models.DateTimeField()
+    received_at = models.DateTimeField(default=clock.now)
+    payload = models.JSONField(default=dict, help_text="the arrival as it was posted")
+    exception = models.CharField(
+        "exception reason", max_length=16, choices=ArrivalException.choices, blank=True, default=""
+    )
+    held = models.BooleanField(default=False, help_text="a FUTURE_WINDOW arrival waiting for the windows before it")
+    counted = models.BooleanField(default=False, help_text="counts as its window's copy of the source")
+    applied_at = models.DateTimeField(null=True, blank=True, help_text="when a held arrival was placed")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # A source counts once per window, whichever request delivered it first.
+            models.UniqueConstraint(
+                fields=["window", "source_name"], condition=models.Q(counted=True), name="batchfile_counted_uniq"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["config", "extract_timestamp", "id"], condition=models.Q(held=True), name="batchfile_held_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_name} @ {self.extract_timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class HeldArrival(BatchFile):
+    """Held FUTURE_WINDOW arrivals, for the admin."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "held arrival"
+
+
+class BatchAlert(models.Model):
+    """A config's alert state: what the scan last told the control queue about it.
+
+    The scan claims a due row with a conditional UPDATE (``due_at <= now``) and leaves
+    it not due, so two scans at once evaluate it once. ``transition`` counts (state,
+    window) changes and keeps outbox dedupe keys distinct when a config comes back to
+    a pair it had before (after a deactivation, say).
+    """
+
+    config = models.OneToOneField(BatchConfig, primary_key=True, on_delete=models.CASCADE, related_name="alert")
+    state = models.CharField(max_length=8, choices=AlertState.choices, default=AlertState.NONE)
+    window = models.ForeignKey(BatchWindow, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    sequence = models.PositiveIntegerField(default=0, help_text="re-alert number within the state (retryCount)")
+    transition = models.PositiveIntegerField(default=0)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    # When the scan must look at this config next; NULL: only a write can change its state.
+    due_at = models.DateTimeField(null=True, blank=True, default=ALERT_DUE_NOW)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["due_at"], name="batchalert_due_idx", condition=models.Q(due_at__isnull=False))]
+
+    def __str__(self) -> str:
+        return f"{self.config_id}: {self.state}"
+
+    @property
+    def is_alerting(self) -> bool:
+        return self.state != AlertState.NONE
+
+    def realert_at(self, realert_minutes: int | None) -> dt.datetime | None:
+        if not self.is_alerting or not realert_minutes or self.last_message_at is None:
+            return None
+        return self.last_message_at + dt.timedelta(minutes=realert_minutes)
+
