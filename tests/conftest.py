@@ -42,6 +42,11 @@ def pytest_collection_modifyitems(config, items) -> None:
 
     on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback"):
+            # A flush without it drops the roles and interfaces the migrations made, and the
+            # re-created content types then clash with the next test that restores them.
+            raise pytest.UsageError(f"{item.nodeid}: a transactional test needs serialized_rollback=True")
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: run with DATABASE_URL=postgres://... (CI does)"))
         if "browser" in item.keywords and not os.path.exists(CHROMIUM) and not IN_CI:

@@ -16,7 +16,7 @@ from monitoring.batch_services import arrivals_record
 from portal import clock
 from portal.models import OutboundMessage
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 T0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
 
