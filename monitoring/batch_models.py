@@ -241,7 +241,11 @@ class BatchAlert(models.Model):
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
-        indexes = [models.Index(fields=["due_at"], name="batchalert_due_idx", condition=models.Q(due_at__isnull=False))]
+        indexes = [
+            models.Index(fields=["due_at"], name="batchalert_due_idx", condition=models.Q(due_at__isnull=False)),
+            # The monitor and the metrics read the few alerting configs among many.
+            models.Index(fields=["state"], name="batchalert_alerting_idx", condition=~models.Q(state="NONE")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.config_id}: {self.state}"

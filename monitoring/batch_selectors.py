@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, CharField, F, Prefetch, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, F, Prefetch, QuerySet, Value, When
 
-from monitoring.batch_models import AlertState, BatchConfig, BatchFile, BatchSource, BatchWindow, WindowStatus
+from monitoring.batch_models import (
+    AlertState,
+    BatchAlert,
+    BatchConfig,
+    BatchFile,
+    BatchSource,
+    BatchWindow,
+    WindowStatus,
+)
+from portal.lib.times import iso_utc
 
 
 def configs_for_listing() -> QuerySet[BatchConfig]:
@@ -65,3 +74,34 @@ def held_blocker(file: BatchFile) -> dict:
         return {"window_id": latest.id, "window_start": latest.window_start, "window_end": latest.window_end, "status": latest.status}
     start, end = config.next_window_range(latest, file.extract_timestamp)
     return {"window_id": None, "window_start": start, "window_end": end, "status": None}
+
+
+def alerting_batches(*, limit: int = 200) -> list[dict]:
+    """Configs alerting OPEN or DELAYED, with the window, SLA and missing sources (the monitor's panel)."""
+    alerts = (
+        BatchAlert.objects.exclude(state=AlertState.NONE)
+        .select_related("config", "window")
+        .prefetch_related(
+            Prefetch("config__sources", queryset=BatchSource.objects.order_by("name")),
+            Prefetch("window__files", queryset=BatchFile.objects.filter(counted=True).only("id", "window_id", "source_name"), to_attr="counted_files"),
+        )
+        .order_by("window__window_end", "config__tenant", "config__name")[:limit]
+    )
+    return [
+        {
+            "tenant": alert.config.tenant,
+            "config": alert.config.name,
+            "state": alert.state,
+            "window_id": alert.window_id,
+            "window_start": iso_utc(alert.window.window_start) if alert.window else None,
+            "window_end": iso_utc(alert.window.window_end) if alert.window else None,
+            "sla": iso_utc(alert.window.sla) if alert.window else None,
+            "missing_sources": window_missing_sources(alert.window) if alert.window else [],
+        }
+        for alert in alerts
+    ]
+
+
+def alerting_counts() -> dict[str, int]:
+    counts = dict(BatchAlert.objects.exclude(state=AlertState.NONE).values_list("state").annotate(n=Count("config")).order_by())
+    return {state: counts.get(state, 0) for state in (AlertState.OPEN, AlertState.DELAYED)}

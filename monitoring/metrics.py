@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from django.db.models import Count, Sum
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from monitoring.batch_selectors import alerting_counts
 from monitoring.models import MonitoredInterface, Transaction, TransactionStatus
 
 
@@ -31,3 +32,10 @@ def transaction_metrics() -> Iterator[Metric]:
         counts.add_metric([code, status], count)
     yield counts
     yield values
+
+
+def batch_metrics() -> Iterator[Metric]:
+    batches = GaugeMetricFamily("portal_batches", "Batch configs alerting, by state (open, delayed).", labels=["state"])
+    for state, count in alerting_counts().items():
+        batches.add_metric([state.lower()], count)
+    yield batches

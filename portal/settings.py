@@ -177,6 +177,7 @@ METRICS_COLLECTORS: list[str] = [
     "portal.metrics.portal_metrics",
     "scheduling.metrics.scheduling_metrics",
     "monitoring.metrics.transaction_metrics",
+    "monitoring.metrics.batch_metrics",
 ]
 
 # Demo data loaders, run once by `manage.py load_demo` (make run only).

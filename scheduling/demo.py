@@ -36,9 +36,11 @@ def load_demo() -> str:
     return f"calendar groups created: {', '.join(made)}" if made else "calendar groups already there"
 
 
-# name, subtype, interface codes, interval: one summary task per direction covers the
-# five default interfaces; no calendar group, so the demo moves on weekends too.
+# name, subtype, interface codes, interval: the batch scan over every config, and one
+# summary task per direction over the five default interfaces; no calendar group, so
+# the demo moves on weekends too.
 DEMO_TASKS = [
+    ("demo-batch-scan", "BATCH_MONITOR", [], 60),
     ("demo-hosted-summary", "HOSTED_SERVICE_MONITOR", ["PAYMENT_ORIGINATOR", "BATCH_PAYMENT_ORIGINATOR"], 60),
     ("demo-invoked-summary", "INVOKED_SERVICE_MONITOR", ["LIQUIDITY_SERVICE", "REPAIR_SERVICE", "PAYMENTS_GATEWAY"], 60),
 ]

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from monitoring.batch_selectors import alerting_batches
 from monitoring.selectors import summary_chart_series
 from portal import clock, roles
 from portal.lib.times import iso_utc
@@ -84,7 +85,7 @@ def monitor_data(request: HttpRequest) -> JsonResponse:
                 "newer": page.newer,
                 "spools": monitor_spool_names(),
             },
-            "batches": [],
+            "batches": alerting_batches(),
             "tasks": [task_row(task) for task in monitor_tasks()],
             "outbox": {
                 "pending": health.outbox_pending,

@@ -54,6 +54,7 @@ def test_portal_figures_come_from_the_database(client, control_queue_file, now):
 EVERY_METRIC = [
     "portal_jobs",
     "portal_jobs_running",
+    "portal_batches",
     "portal_scheduler_tasks",
     "portal_heartbeat_last_timestamp_seconds",
     "portal_outbox_messages",
@@ -69,6 +70,8 @@ def test_every_named_metric_is_present_on_an_empty_portal(client):
     for name in EVERY_METRIC:
         assert f"# TYPE {name} " in text, name
     assert sample(text, 'portal_jobs{status="Zombie"}') == 0
+    assert sample(text, 'portal_batches{state="open"}') == 0
+    assert sample(text, 'portal_batches{state="delayed"}') == 0
     assert sample(text, 'portal_scheduler_tasks{state="ACTIVE"}') == 0
     assert sample(text, 'portal_transactions{interface="PAYMENTS_GATEWAY",status="PENDING"}') == 0
 
