@@ -8,6 +8,7 @@ const canAdminister = body.dataset.canAdminister === "1";
 const timeZone = body.dataset.timeZone || "UTC";
 const dataUrl = body.dataset.dataUrl;
 const REFRESH_MS = 1000;
+const PREFERRED_CURRENCY = "EUR";
 
 const view = { spool: "", status: "", cursor: "", cursorDirection: "" };
 const charts = new Map();
@@ -32,6 +33,11 @@ const dateTimeFormat = formatter({ year: "numeric", month: "2-digit", day: "2-di
 
 function showTime(iso) {
   return iso ? dateTimeFormat.format(new Date(iso)) : "";
+}
+
+// "MM-DD HH:MM": dense enough for the batch panel.
+function shortTime(iso) {
+  return showTime(iso).slice(5, 16);
 }
 
 // The offset of the portal's time zone at an instant, in milliseconds.
@@ -172,7 +178,7 @@ function renderBatches(batches) {
   const rows = batches.map((b) => {
     const tr = document.createElement("tr");
     tr.append(cell(b.tenant), cell(b.config), cell(b.state, `state-${b.state}`),
-      cell(`${showTime(b.window_start)} → ${showTime(b.window_end)}`), cell(showTime(b.sla)),
+      cell(`${shortTime(b.window_start)} → ${shortTime(b.window_end)}`), cell(shortTime(b.sla)),
       cell((b.missing_sources || []).join(", ")));
     return tr;
   });
@@ -233,39 +239,61 @@ function renderHeartbeat(heartbeat, scheduler, now) {
   document.getElementById("shutdown-banner").hidden = !scheduler.shutdown;
 }
 
+// One chart per interface; its currency is picked in the chart's header (values of
+// different currencies are never added up).
 function renderCharts(series) {
   if (typeof Chart === "undefined") return;
   const container = document.getElementById("charts");
+  const byInterface = new Map();
   for (const item of series) {
-    const key = `${item.interface} ${item.currency}`;
-    let chart = charts.get(key);
-    const labels = item.points.map((p) => showTime(p.t).slice(5, 16));
-    const pending = item.points.map((p) => Number(p.pending_value));
-    const completed = item.points.map((p) => Number(p.completed_value));
-    if (!chart) {
+    if (!byInterface.has(item.interface)) byInterface.set(item.interface, new Map());
+    byInterface.get(item.interface).set(item.currency, item.points);
+  }
+  for (const [code, currencies] of byInterface) {
+    let entry = charts.get(code);
+    if (!entry) {
       const box = document.createElement("div");
       box.className = "chart-box";
+      box.dataset.interface = code;
       const title = document.createElement("h3");
-      title.textContent = key;
+      title.textContent = code + " ";
+      const select = document.createElement("select");
+      select.className = "currency";
+      title.append(select);
+      const holder = document.createElement("div");
+      holder.className = "chart-canvas";
       const canvas = document.createElement("canvas");
-      box.append(title, canvas);
+      holder.append(canvas);
+      box.append(title, holder);
       container.append(box);
-      chart = new Chart(canvas, {
+      const chart = new Chart(canvas, {
         type: "line",
-        data: { labels, datasets: [
-          { label: "pending", data: pending, borderColor: "#a86400", tension: 0.2, pointRadius: 0 },
-          { label: "completed", data: completed, borderColor: "#1e7b43", tension: 0.2, pointRadius: 0 },
+        data: { labels: [], datasets: [
+          { label: "pending", data: [], borderColor: "#a86400", tension: 0.2, pointRadius: 0 },
+          { label: "completed", data: [], borderColor: "#1e7b43", tension: 0.2, pointRadius: 0 },
         ] },
         options: { animation: false, maintainAspectRatio: false, plugins: { legend: { position: "bottom", labels: { boxWidth: 10 } } } },
       });
-      charts.set(key, chart);
-    } else {
-      chart.data.labels = labels;
-      chart.data.datasets[0].data = pending;
-      chart.data.datasets[1].data = completed;
-      chart.update("none");
+      entry = { chart, select, currencies };
+      select.addEventListener("change", () => drawChart(entry));
+      charts.set(code, entry);
     }
+    entry.currencies = currencies;
+    const known = [...entry.select.options].map((o) => o.value);
+    for (const currency of [...currencies.keys()].sort()) {
+      if (!known.includes(currency)) entry.select.append(new Option(currency, currency));
+    }
+    if (!known.length && currencies.has(PREFERRED_CURRENCY)) entry.select.value = PREFERRED_CURRENCY;
+    drawChart(entry);
   }
+}
+
+function drawChart(entry) {
+  const points = entry.currencies.get(entry.select.value) || [];
+  entry.chart.data.labels = points.map((p) => showTime(p.t).slice(11, 16));
+  entry.chart.data.datasets[0].data = points.map((p) => Number(p.pending_value));
+  entry.chart.data.datasets[1].data = points.map((p) => Number(p.completed_value));
+  entry.chart.update("none");
 }
 
 let inFlight = false;
