@@ -294,3 +294,17 @@ def test_load_arrivals_takes_one_pretty_printed_json_object(gl, tmp_path):
 
     assert "applied 1, refused 0" in out.getvalue()
     assert windows() == [("03-02 00", "03-03 00", "OPEN", 1)]
+
+
+def test_held_arrival_of_a_source_no_longer_expected_does_not_count(clients, gl):
+    clients["admin"].patch(f"{CONFIGS}{gl['id']}/", {"sources": ["gl_lines", "gl_headers", "gl_totals"]}, format="json")
+    post(clients, arrival("gl_lines", "2026-03-02T00:00:00Z"))
+    post(clients, arrival("gl_totals", "2026-03-03T01:00:00Z"))  # held
+    answer = clients["admin"].patch(f"{CONFIGS}{gl['id']}/", {"sources": ["gl_lines", "gl_headers"]}, format="json")
+    assert answer.status_code == 200, answer.json()
+
+    post(clients, arrival("gl_headers", "2026-03-02T05:00:00Z"))  # completes [02, 03): the held one is applied
+
+    assert windows() == [("03-02 00", "03-03 00", "COMPLETED", 2), ("03-03 00", "03-04 00", "OPEN", 0)]
+    totals = BatchFile.objects.get(source_name="gl_totals")
+    assert (totals.held, totals.counted, totals.window.window_start.day) == (False, False, 3)
