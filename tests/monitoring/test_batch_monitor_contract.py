@@ -308,3 +308,15 @@ def test_held_arrival_of_a_source_no_longer_expected_does_not_count(clients, gl)
     assert windows() == [("03-02 00", "03-03 00", "COMPLETED", 2), ("03-03 00", "03-04 00", "OPEN", 0)]
     totals = BatchFile.objects.get(source_name="gl_totals")
     assert (totals.held, totals.counted, totals.window.window_start.day) == (False, False, 3)
+
+
+def test_schema_refuses_a_state_word_outside_btch_dtl_states(clients, gl):
+    post(clients, arrival("gl_lines", "2026-03-02T00:00:00Z"))
+    post(clients, arrival("gl_headers", "2026-03-02T01:00:00Z"))
+    [trigger] = sent("COMPLETED")
+    assert schema_errors("control_message", trigger) == []
+
+    assert schema_errors("control_message", {**trigger, "exceptionName": "DONE"}) != []
+    assert schema_errors("control_message", {**trigger, "version": 1}) != []
+    assert schema_errors("control_message", {**trigger, "eventTimeStamp": "2026-03-02T01:00:00Z"}) != []
+    assert schema_errors("control_message", {**trigger, "exceptionArgument": "gl_headers"}) != []
