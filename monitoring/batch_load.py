@@ -44,7 +44,8 @@ class LoadReport:
 
 
 def arrival_rows_read(path: Path) -> list[Row]:
-    """Rows with the line each starts on: a JSON array, JSON lines (one object a line) or CSV."""
+    """Rows with the line each starts on: a JSON array, one JSON object, JSON lines (one object
+    a line) or CSV."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -53,7 +54,10 @@ def arrival_rows_read(path: Path) -> list[Row]:
     if head == "[":
         return list(_json_array_rows(text))
     if head == "{":
-        return list(_json_lines_rows(text))
+        try:  # one arrival object, pretty-printed over several lines
+            return [Row(text.count("\n", 0, text.index("{")) + 1, json.loads(text))]
+        except json.JSONDecodeError:
+            return list(_json_lines_rows(text))
     return list(_csv_rows(text))
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from portal import clock
@@ -16,6 +16,12 @@ from portal import clock
 # instant: earlier than any clock a replay could set, so the next scan looks at it
 # whatever ``--now`` it runs with.
 ALERT_DUE_NOW = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+# Ten years: longer windows or waits are typing errors, and they would carry window
+# ends and SLAs past the last instant Python can represent.
+MAX_HOURS = 10 * 366 * 24
+# Arrivals must leave room for the windows they open (each at most MAX_HOURS long).
+LATEST_EXTRACT = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 
 
 class WindowStatus(models.TextChoices):
@@ -47,8 +53,12 @@ class BatchConfig(models.Model):
     tenant = models.SlugField(max_length=64)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    window_hours = models.PositiveIntegerField(validators=[MinValueValidator(1)], help_text="length of one window")
-    max_wait_hours = models.PositiveIntegerField(default=0, help_text="grace after the window end (the SLA)")
+    window_hours = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_HOURS)], help_text="length of one window"
+    )
+    max_wait_hours = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(MAX_HOURS)], help_text="grace after the window end (the SLA)"
+    )
     target_app = models.CharField(max_length=200, help_text="the application a completed window triggers")
     target_workflow = models.CharField(max_length=200)
     active = models.BooleanField(default=True, help_text="inactive configs are still fed but raise no alerts")
@@ -113,9 +123,11 @@ class BatchSource(models.Model):
     # A copy of the config's tenant, so that the database enforces one config per (tenant, source).
     tenant = models.SlugField(max_length=64, editable=False)
     name = models.CharField(max_length=200)
+    # The place in the config's list as it was given: the API answers the list in that order.
+    position = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
-        ordering = ["config_id", "name"]
+        ordering = ["config_id", "position", "id"]
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="batchsource_tenant_name_uniq")]
 
     def __str__(self) -> str:

@@ -168,6 +168,11 @@ class Placement:
 
     def _record(self, state: ConfigPlacement, file: BatchFile, window: BatchWindow) -> ArrivalResult:
         self.file_windows[id(file)] = window
+        if file.source_name not in state.source_names:
+            # A held arrival whose source the config stopped expecting while it waited: it
+            # belongs to this window but must not count towards (and so complete) it.
+            file.counted = False
+            return ArrivalResult(window, window.status, file.exception or None)
         if file.source_name in state.received:
             file.exception = ArrivalException.DUPLICATE
             file.counted = False

@@ -17,8 +17,8 @@ from portal.lib.times import iso_utc
 
 
 def configs_for_listing() -> QuerySet[BatchConfig]:
-    return BatchConfig.objects.select_related("interface", "alert", "latest_window").prefetch_related(
-        Prefetch("sources", queryset=BatchSource.objects.order_by("name"))
+    return BatchConfig.objects.select_related("interface").prefetch_related(
+        Prefetch("sources", queryset=BatchSource.objects.order_by("position", "id"))
     )
 
 

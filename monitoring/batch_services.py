@@ -15,6 +15,7 @@ from django.db.models import F
 
 from monitoring.batch_models import (
     ALERT_DUE_NOW,
+    LATEST_EXTRACT,
     AlertState,
     BatchAlert,
     BatchConfig,
@@ -104,6 +105,9 @@ def arrivals_parse(*, items: list) -> tuple[list[ParsedArrival], list[InputError
             extract = clock.parse_instant(item["extract_timestamp"])
         except ValueError as exc:
             errors.append(InputError(index, "extract_timestamp", str(exc)))
+            continue
+        if extract >= LATEST_EXTRACT:
+            errors.append(InputError(index, "extract_timestamp", f"out of range: must be before {LATEST_EXTRACT:%Y-%m-%d}"))
             continue
         shaped.append((index, item, extract))
 
@@ -289,7 +293,9 @@ def batch_config_create(*, actor, fields: dict, sources: list[str]) -> BatchConf
     try:
         with transaction.atomic():
             config = BatchConfig.objects.create(**fields, created_at=now, updated_at=now)
-            BatchSource.objects.bulk_create([BatchSource(config=config, tenant=config.tenant, name=n) for n in sources])
+            BatchSource.objects.bulk_create(
+                [BatchSource(config=config, tenant=config.tenant, name=n, position=i) for i, n in enumerate(sources)]
+            )
             BatchAlert.objects.create(config=config)
             audit_record(actor=actor, action="batch_config.create", obj=config, after=batch_config_snapshot(config))
     except IntegrityError:
@@ -313,9 +319,17 @@ def batch_config_update(*, actor, config_id: int, fields: dict, sources: list[st
         config.updated_at = clock.now()
         config.save()
         BatchSource.objects.filter(config=config).exclude(name__in=names).delete()
-        existing = set(BatchSource.objects.filter(config=config).values_list("name", flat=True))
+        existing = {source.name: source for source in BatchSource.objects.filter(config=config)}
+        for position, source_name in enumerate(names):
+            if source_name in existing:
+                existing[source_name].position = position
+        BatchSource.objects.bulk_update(list(existing.values()), ["position"])
         BatchSource.objects.bulk_create(
-            [BatchSource(config=config, tenant=config.tenant, name=n) for n in names if n not in existing]
+            [
+                BatchSource(config=config, tenant=config.tenant, name=n, position=i)
+                for i, n in enumerate(names)
+                if n not in existing
+            ]
         )
         return batch_config_changed(actor=actor, config_id=config_id, before=before)
 

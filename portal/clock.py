@@ -54,7 +54,10 @@ def parse_instant(text: str) -> dt.datetime:
         raise ValueError(f"{text!r} is not an ISO-8601 date-time") from None
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone offset (add Z or +00:00)")
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00: no UTC instant exists
+        raise ValueError(f"{text!r} is out of range") from None
 
 
 def argparse_instant(text: str) -> dt.datetime:

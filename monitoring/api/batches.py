@@ -90,22 +90,16 @@ class BatchConfigSerializer(serializers.ModelSerializer):
     interface = serializers.SlugRelatedField(
         slug_field="code", queryset=MonitoredInterface.objects.all(), allow_null=True, required=False
     )
-    alert_state = serializers.SerializerMethodField()
-    latest_window_id = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = BatchConfig
+        # Exactly the fields of issue 4: a config reads back as it was written. Its alert
+        # state is on its windows (``/api/v1/batch-windows/``) and filters this list.
         fields = [
             "id", "name", "tenant", "description", "sources", "window_hours", "max_wait_hours", "target_app",
-            "target_workflow", "exception_check", "active", "interface", "realert_minutes", "alert_state",
-            "latest_window_id", "created_at", "updated_at",
+            "target_workflow", "exception_check", "active", "interface", "realert_minutes",
         ]
-        read_only_fields = ["created_at", "updated_at"]
         validators = []  # uniqueness is the service's, with messages naming the field
-
-    def get_alert_state(self, config: BatchConfig) -> str:
-        alert = getattr(config, "alert", None)
-        return alert.state if alert is not None else AlertState.NONE
 
 
 class BatchConfigFilter(django_filters.FilterSet):

@@ -38,8 +38,9 @@ class Command(BaseCommand):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        # The refused rows are part of the report, with the counts: one output to read.
         for line, reason in report.refused:
-            self.stderr.write(f"line {line}: refused: {reason}")
+            self.stdout.write(f"line {line}: refused: {reason}")
         self.stdout.write(str(report))
 
     def load(self, rows, chunk_size: int, stop: StopSignal):
