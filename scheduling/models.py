@@ -120,6 +120,17 @@ class CalendarEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.group.name} {self.date} {self.description}".strip()
 
+    def save(self, *args, **kwargs) -> None:
+        # Soft deletion records when, whichever screen ticked it (the group's inline too).
+        if self.deleted and self.deleted_at is None:
+            self.deleted_at = clock.now()
+        elif not self.deleted:
+            self.deleted_at = None
+        super().save(*args, **kwargs)
+
+    def snapshot(self) -> dict:
+        return {"group": self.group.name, "date": self.date.isoformat(), "description": self.description, "deleted": self.deleted}
+
     def status(self, today: dt.date) -> str:
         if self.deleted:
             return "Deleted"

@@ -763,6 +763,23 @@ def calendar_group_audit_change(*, actor, group: CalendarGroup, before: dict | N
     )
 
 
+def calendar_entry_save(*, actor, entry: CalendarEntry) -> CalendarEntry:
+    """Create or change one non-business date (the entries' own admin page), validated and audited."""
+    _require(actor, roles.can_administer, "changing a calendar entry")
+    entry.full_clean()
+    with transaction.atomic():
+        old = CalendarEntry.objects.select_related("group").filter(id=entry.id).first() if entry.id else None
+        entry.save()
+        audit_record(
+            actor=actor,
+            action="calendar_entry.update" if old else "calendar_entry.create",
+            obj=entry,
+            before=old.snapshot() if old else None,
+            after=entry.snapshot(),
+        )
+    return entry
+
+
 def calendar_entries_delete(*, actor, entries: QuerySet[CalendarEntry], reason: str = "") -> int:
     """Soft-delete entries: the date becomes a business day again; the row stays as history."""
     _require(actor, roles.can_administer, "deleting calendar entries")
