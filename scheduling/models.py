@@ -285,6 +285,17 @@ class SchedulerTask(models.Model):
         """Where the next action's interval begins: the last interval end."""
         return self.last_interval_end_at or (self.claimed_at or clock.now()) - self.interval
 
+    def timeout_before_deferral(self) -> dt.datetime | None:
+        """The timeout this task had before any tick moved it into business time (None: no timeout runs).
+
+        ACTIVE: the last interval end + interval; ERROR: the last failure + its backoff.
+        """
+        if self.state == TaskState.ACTIVE and self.last_interval_end_at is not None:
+            return self.last_interval_end_at + self.interval
+        if self.state == TaskState.ERROR and self.last_error_at is not None:
+            return self.last_error_at + self.retry_delay(self.consecutive_failures)
+        return None
+
     @staticmethod
     def retry_delay(failures: int) -> dt.timedelta:
         """Backoff after the ``failures``-th failure in a row: base, 2 x base, 4 x base ... capped."""

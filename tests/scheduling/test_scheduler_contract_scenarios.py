@@ -103,11 +103,42 @@ def test_a_group_with_several_opening_periods_and_an_entry_deleted_later(admin_a
     heartbeat("2026-03-02T17:00:00Z")  # [open, close): 17:00 is closed; Tuesday is the closure
     assert admin_api.get(f"{TASKS}{task['id']}/").json()["next_timeout_at"] == "2026-03-04T08:00:00Z"
 
-    # The closure is dropped: its entry is soft-deleted and Tuesday is business time again.
+    # The closure is dropped: its entry is soft-deleted, Tuesday is business time again, and
+    # the timeout the tick had moved past it comes back to Tuesday's opening.
+    now("2026-03-02T17:10:00Z")
     answer = admin_api.patch(f"{GROUPS}{created.json()['id']}/", {"entries": []}, format="json")
     assert answer.status_code == 200 and answer.json()["entries"] == []
-    heartbeat("2026-03-02T17:30:00Z")  # not due yet (timeout is Wednesday): nothing moves back by itself
-    assert admin_api.get(f"{TASKS}{task['id']}/").json()["next_timeout_at"] == "2026-03-04T08:00:00Z"
+    assert admin_api.get(f"{TASKS}{task['id']}/").json()["next_timeout_at"] == "2026-03-03T08:00:00Z"
+    heartbeat("2026-03-03T08:00:20Z")
+    fired = admin_api.get(f"{TASKS}{task['id']}/").json()
+    assert fired["last_fired_at"] == "2026-03-03T08:00:20Z" and fired["next_timeout_at"] == "2026-03-03T09:00:20Z"
+
+
+def test_a_calendar_change_leaves_a_timeout_that_was_not_deferred_alone(admin_api, now):
+    now("2026-03-02T09:00:00Z")  # Monday, open
+    admin_api.post(GROUPS, {"name": "UTC-DAYS", "timezone": "UTC", "weekend_days": [6, 7]}, format="json")
+    task = create_task(admin_api, interval_seconds=3600, calendar_groups=["UTC-DAYS"])
+    group_id = admin_api.get(GROUPS).json()["results"][0]["id"]
+    now("2026-03-02T09:30:00Z")
+    admin_api.patch(f"{GROUPS}{group_id}/", {"weekend_days": []}, format="json")
+    admin_api.patch(f"{GROUPS}{group_id}/", {"entries": [{"date": "2026-03-02", "description": "closed today"}]}, format="json")
+    assert admin_api.get(f"{TASKS}{task['id']}/").json()["next_timeout_at"] == "2026-03-02T10:00:00Z"
+    heartbeat("2026-03-02T10:00:00Z")  # the new holiday is found by the tick itself
+    assert admin_api.get(f"{TASKS}{task['id']}/").json()["next_timeout_at"] == "2026-03-03T00:00:00Z"
+
+
+def test_taking_the_group_off_a_deferred_task_makes_it_due_again(admin_api, now):
+    now("2026-03-06T17:00:00Z")  # Friday
+    admin_api.post(GROUPS, {"name": "UTC-DAYS", "timezone": "UTC", "weekend_days": [6, 7]}, format="json")
+    task = create_task(admin_api, interval_seconds=3600, calendar_groups=["UTC-DAYS"])
+    heartbeat("2026-03-07T00:00:00Z")  # Saturday: moved to Monday
+    assert admin_api.get(f"{TASKS}{task['id']}/").json()["next_timeout_at"] == "2026-03-09T00:00:00Z"
+
+    now("2026-03-07T09:00:00Z")
+    answer = admin_api.patch(f"{TASKS}{task['id']}/", {"calendar_groups": []}, format="json")
+    assert answer.status_code == 200 and answer.json()["next_timeout_at"] == "2026-03-07T09:00:00Z"
+    heartbeat("2026-03-07T09:00:30Z")
+    assert admin_api.get(f"{TASKS}{task['id']}/").json()["last_fired_at"] == "2026-03-07T09:00:30Z"
 
 
 def test_several_groups_are_open_when_any_is(admin_api, now):
