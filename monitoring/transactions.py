@@ -185,6 +185,8 @@ def transaction_item_parse(index: int, item: object, interfaces: Mapping[str, in
             refuse("interface", f"unknown interface {code!r}")
     if raw_reference not in (None, "") and (not isinstance(raw_reference, str) or len(raw_reference) > REFERENCE_MAX_LENGTH):
         refuse("reference", f"must be a string of at most {REFERENCE_MAX_LENGTH} characters")
+    elif isinstance(raw_reference, str) and "\x00" in raw_reference:
+        refuse("reference", "must not contain NUL characters")
 
     currency = item.get("currency")
     if currency not in (None, "") and not (isinstance(currency, str) and is_currency(currency)):
@@ -199,7 +201,7 @@ def transaction_item_parse(index: int, item: object, interfaces: Mapping[str, in
             refuse("amount", f"{format(amount, 'f')} has more decimals than {currency} has minor units ({minor_units(currency)})")
 
     status = item.get("status")
-    if status not in (None, "") and status not in STATUSES:
+    if status not in (None, "") and (not isinstance(status, str) or status not in STATUSES):
         refuse("status", f"must be PENDING, COMPLETED or FAILED, not {status!r}")
         status = None
     received_at = completed_at = None

@@ -31,6 +31,7 @@ from scheduling.services import (
     TransitionRefused,
     calendar_entries_delete,
     calendar_entries_restore,
+    calendar_entry_save,
     calendar_group_audit_change,
     calendar_group_delete,
     holidays_import_many,
@@ -273,6 +274,9 @@ class CalendarEntryAdmin(RoleAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # soft delete only: the action below
+
+    def save_model(self, request, obj, form, change) -> None:
+        calendar_entry_save(actor=request.user, entry=obj)
 
     @admin.action(description="Delete (soft: keeps the row as history)", permissions=["change"])
     def soft_delete(self, request, queryset):

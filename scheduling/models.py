@@ -120,6 +120,17 @@ class CalendarEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.group.name} {self.date} {self.description}".strip()
 
+    def save(self, *args, **kwargs) -> None:
+        # Soft deletion records when, whichever screen ticked it (the group's inline too).
+        if self.deleted and self.deleted_at is None:
+            self.deleted_at = clock.now()
+        elif not self.deleted:
+            self.deleted_at = None
+        super().save(*args, **kwargs)
+
+    def snapshot(self) -> dict:
+        return {"group": self.group.name, "date": self.date.isoformat(), "description": self.description, "deleted": self.deleted}
+
     def status(self, today: dt.date) -> str:
         if self.deleted:
             return "Deleted"
@@ -273,6 +284,17 @@ class SchedulerTask(models.Model):
     def interval_start(self) -> dt.datetime:
         """Where the next action's interval begins: the last interval end."""
         return self.last_interval_end_at or (self.claimed_at or clock.now()) - self.interval
+
+    def timeout_before_deferral(self) -> dt.datetime | None:
+        """The timeout this task had before any tick moved it into business time (None: no timeout runs).
+
+        ACTIVE: the last interval end + interval; ERROR: the last failure + its backoff.
+        """
+        if self.state == TaskState.ACTIVE and self.last_interval_end_at is not None:
+            return self.last_interval_end_at + self.interval
+        if self.state == TaskState.ERROR and self.last_error_at is not None:
+            return self.last_error_at + self.retry_delay(self.consecutive_failures)
+        return None
 
     @staticmethod
     def retry_delay(failures: int) -> dt.timedelta:

@@ -65,7 +65,7 @@ from scheduling.models import (
     TaskState,
     TaskTransition,
 )
-from scheduling.selectors import tasks_due
+from scheduling.selectors import group_prefetches, tasks_due
 
 log = logging.getLogger(__name__)
 
@@ -530,6 +530,37 @@ def heartbeat_loop(*, stop: StopSignal, interval_seconds: float | None = None) -
         stop.wait(deadline - time.monotonic())
 
 
+def scheduler_tasks_recheck_calendar(*, tasks: QuerySet[SchedulerTask]) -> int:
+    """After a calendar change, bring back the timeouts a tick had moved past what is now business time.
+
+    A tick outside business time moves a task's timeout to the next business
+    instant of the calendar it saw then; when an operator removes a holiday,
+    adds opening hours or takes a group off the task, that instant may come
+    later than the task's first business instant under the new calendar. A
+    timeout only ever moves earlier here (a closed day added later is found
+    by the tick itself). Returns how many tasks moved.
+    """
+    now = clock.now()
+    moved = 0
+    candidates = tasks.filter(state__in=[TaskState.ACTIVE, TaskState.ERROR], next_timeout_at__gt=now).prefetch_related(
+        "calendar_groups", *group_prefetches("calendar_groups__")
+    )
+    for task in candidates:
+        natural = task.timeout_before_deferral()
+        if natural is None or natural >= task.next_timeout_at:
+            continue
+        earliest = task.next_open(max(natural, now))
+        if earliest is None or earliest >= task.next_timeout_at:
+            continue
+        changed = SchedulerTask.objects.filter(id=task.id, state=task.state, next_timeout_at=task.next_timeout_at).update(
+            next_timeout_at=earliest, updated_at=now
+        )
+        if changed:
+            log.info("scheduler task %s: calendar changed, next timeout %s -> %s", task.name, iso(task.next_timeout_at), iso(earliest))
+        moved += changed
+    return moved
+
+
 # --- configuration: scheduler tasks -------------------------------------------------------
 
 
@@ -595,6 +626,8 @@ def scheduler_task_update(
             task.interfaces.set(interfaces)
         if calendar_groups is not None:
             task.calendar_groups.set(calendar_groups)
+            scheduler_tasks_recheck_calendar(tasks=SchedulerTask.objects.filter(id=task.id))
+            task.refresh_from_db(fields=["next_timeout_at", "updated_at"])
         if enabled is True and not task.enabled:
             _start_afresh(task, event=TaskEvent.ENABLE, actor=actor, note="enabled by a configuration change")
         elif enabled is False and task.enabled:
@@ -741,6 +774,7 @@ def calendar_group_update(
             _set_schedule(group, schedule_entries)
         group = _fresh_group(group)
         audit_record(actor=actor, action="calendar_group.update", obj=group, before=before, after=group.snapshot())
+        scheduler_tasks_recheck_calendar(tasks=group.scheduler_tasks.all())
     return group
 
 
@@ -748,7 +782,9 @@ def calendar_group_delete(*, actor, group: CalendarGroup) -> None:
     _require(actor, roles.can_administer, "deleting a calendar group")
     with transaction.atomic():
         audit_record(actor=actor, action="calendar_group.delete", obj=group, before=_fresh_group(group).snapshot())
+        task_ids = list(group.scheduler_tasks.values_list("id", flat=True))
         group.delete()
+        scheduler_tasks_recheck_calendar(tasks=SchedulerTask.objects.filter(id__in=task_ids))
 
 
 def calendar_group_audit_change(*, actor, group: CalendarGroup, before: dict | None) -> None:
@@ -761,6 +797,25 @@ def calendar_group_audit_change(*, actor, group: CalendarGroup, before: dict | N
         before=before,
         after=group.snapshot(),
     )
+    scheduler_tasks_recheck_calendar(tasks=group.scheduler_tasks.all())
+
+
+def calendar_entry_save(*, actor, entry: CalendarEntry) -> CalendarEntry:
+    """Create or change one non-business date (the entries' own admin page), validated and audited."""
+    _require(actor, roles.can_administer, "changing a calendar entry")
+    entry.full_clean()
+    with transaction.atomic():
+        old = CalendarEntry.objects.select_related("group").filter(id=entry.id).first() if entry.id else None
+        entry.save()
+        audit_record(
+            actor=actor,
+            action="calendar_entry.update" if old else "calendar_entry.create",
+            obj=entry,
+            before=old.snapshot() if old else None,
+            after=entry.snapshot(),
+        )
+        scheduler_tasks_recheck_calendar(tasks=SchedulerTask.objects.filter(calendar_groups=entry.group_id))
+    return entry
 
 
 def calendar_entries_delete(*, actor, entries: QuerySet[CalendarEntry], reason: str = "") -> int:
@@ -768,12 +823,15 @@ def calendar_entries_delete(*, actor, entries: QuerySet[CalendarEntry], reason: 
     _require(actor, roles.can_administer, "deleting calendar entries")
     now = clock.now()
     count = 0
+    groups: set[int] = set()
     with transaction.atomic():
         for entry in entries.filter(deleted=False).select_related("group"):
             entry.deleted, entry.deleted_at = True, now
             entry.save(update_fields=["deleted", "deleted_at"])
             audit_record(actor=actor, action="calendar_entry.delete", obj=entry, before={"deleted": False}, after={"deleted": True}, reason=reason)
             count += 1
+            groups.add(entry.group_id)
+        scheduler_tasks_recheck_calendar(tasks=SchedulerTask.objects.filter(calendar_groups__in=groups).distinct())
     return count
 
 

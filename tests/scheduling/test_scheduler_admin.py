@@ -154,3 +154,41 @@ def test_editing_a_group_with_its_inline_entries_is_audited(administrator, admin
     assert audit.after["schedule_entries"][0]["open_time"] == "08:00:00"
     assert audit.after["entries"] == [{"date": "2026-05-01", "description": "Labour Day"}]
     assert CalendarGroup.objects.get().weekend_days == [6, 7]
+
+
+def test_adding_and_changing_a_calendar_entry_on_its_own_page_is_audited(administrator, admin_client_for, make_group, now):
+    now("2026-03-02T10:00:00Z")
+    group = make_group()
+    client = admin_client_for(administrator)
+    added = client.post("/admin/scheduling/calendarentry/add/", {"group": group.id, "date": "2026-05-01", "description": "Labour Day"})
+    assert added.status_code == 302, added.content.decode()[:2000]
+    entry = CalendarEntry.objects.get()
+    changed = client.post(
+        f"/admin/scheduling/calendarentry/{entry.id}/change/", {"group": group.id, "date": "2026-05-01", "description": "May Day"}
+    )
+    assert changed.status_code == 302
+
+    create, update = AuditEntry.objects.filter(action__startswith="calendar_entry.").order_by("id")
+    assert (create.action, create.actor, create.before) == ("calendar_entry.create", administrator, None)
+    assert create.after == {"group": "TARGET2", "date": "2026-05-01", "description": "Labour Day", "deleted": False}
+    assert update.action == "calendar_entry.update"
+    assert (update.before["description"], update.after["description"]) == ("Labour Day", "May Day")
+
+
+def test_an_entry_ticked_deleted_in_the_group_inline_records_when(administrator, admin_client_for, make_group, now):
+    now("2026-03-02T10:00:00Z")
+    group = make_group(holidays=["2026-05-01"])
+    entry = group.entries.get()
+    answer = admin_client_for(administrator).post(
+        f"/admin/scheduling/calendargroup/{group.id}/change/",
+        {
+            "name": "TARGET2", "timezone": "Europe/Berlin", "weekend_days": ["6", "7"],
+            "schedule_entries-TOTAL_FORMS": "0", "schedule_entries-INITIAL_FORMS": "0",
+            "entries-TOTAL_FORMS": "1", "entries-INITIAL_FORMS": "1",
+            "entries-0-id": entry.id, "entries-0-group": group.id, "entries-0-date": "2026-05-01",
+            "entries-0-description": "holiday", "entries-0-deleted": "on",
+        },
+    )
+    assert answer.status_code == 302, answer.content.decode()[:3000]
+    entry.refresh_from_db()
+    assert entry.deleted and entry.deleted_at.isoformat() == "2026-03-02T10:00:00+00:00"
