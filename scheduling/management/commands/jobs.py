@@ -3,9 +3,9 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.clock import argparse_instant
+from portal import clock
 from scheduling.job_models import Job, Spool
-from scheduling.management.commands._cli import add_actor_arguments, cli_actor
+from scheduling.management.commands._cli import add_actor_arguments, cli_actor, cli_instant
 from scheduling.services import (
     InvalidInput,
     JobConflict,
@@ -43,11 +43,11 @@ class Command(BaseCommand):
         p = sub.add_parser("add", help="a new job for the spool's next generation at STATE, in Pause")
         p.add_argument("spool")
         p.add_argument("state", type=int)
-        p.add_argument("--at", type=argparse_instant, default=None, help="its timestamp (ISO-8601 with offset); default now")
+        p.add_argument("--at", type=cli_instant, default=None, help="its timestamp (ISO-8601; no offset: PORTAL_TIME_ZONE); default now")
         add_actor_arguments(p)
         p = sub.add_parser("schedule", help="a new timestamp for job ID")
         p.add_argument("id", type=int)
-        p.add_argument("timestamp", type=argparse_instant)
+        p.add_argument("timestamp", type=cli_instant, help="ISO-8601; no offset: PORTAL_TIME_ZONE")
         add_actor_arguments(p)
         p = sub.add_parser("comment", help="set job ID's comment")
         p.add_argument("id", type=int)
@@ -60,6 +60,7 @@ class Command(BaseCommand):
             add_actor_arguments(sub.add_parser(name, help=f"{name.replace('-', ' ')}: every dispatcher reads it"))
 
     def handle(self, *args, command: str, user: str | None, reason: str, **options) -> None:
+        clock.apply_now_option(options)
         actor = cli_actor(user)
         try:
             lines = getattr(self, "do_" + command.replace("-", "_"), None) or self.do_spool_command
@@ -73,7 +74,8 @@ class Command(BaseCommand):
         for exc in report.refused:
             self.stderr.write(str(exc))
         if not report.changed:
-            raise CommandError(f"{command}: no job of spool {spool} allows it" + (" (see above)" if report.refused else ""))
+            held = ", ".join(f"{status} ({count})" for status, count in report.statuses.items()) or "none"
+            raise CommandError(f"{command}: no job of spool {spool} allows it; its jobs are {held}")
         return [describe(job) for job in report.changed]
 
     def do_add(self, *, actor, reason, spool, state, at, **options):
