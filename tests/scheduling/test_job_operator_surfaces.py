@@ -96,3 +96,14 @@ def test_api_filters_take_comma_lists_and_any_case(spool, api_client_for, viewer
     assert listed("spool=billing,payroll&status=Error") == [ids[("billing", S.ERROR)], ids[("payroll", S.ERROR)]]
     assert len(listed("")) == 4
     assert client.get("/api/v1/jobs/?status=Error,Broken").status_code == 400
+
+
+def test_cli_resume_is_also_spelled_as_the_api_spells_it(spool):
+    from scheduling.job_models import SchedulerControl
+
+    call_command("jobs", "shutdown")
+    call_command("jobs", "resume")
+    assert not SchedulerControl.load().shut_down
+    assert list(AuditEntry.objects.filter(action__startswith="scheduler.").order_by("id").values_list("action", flat=True)) == [
+        "scheduler.shutdown", "scheduler.resume",
+    ]

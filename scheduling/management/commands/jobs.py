@@ -56,13 +56,15 @@ class Command(BaseCommand):
         p = sub.add_parser("reload", help="read the spools' workflow files again")
         p.add_argument("spools", nargs="*", help="only these spools")
         add_actor_arguments(p)
-        for name in ("shutdown", "resume-scheduler"):
-            add_actor_arguments(sub.add_parser(name, help=f"{name.replace('-', ' ')}: every dispatcher reads it"))
+        add_actor_arguments(sub.add_parser("shutdown", help="shut the scheduler down: no job is started, running jobs finish"))
+        # `resume` as the API spells it (/scheduler/resume/); the issue's name is resume-scheduler
+        add_actor_arguments(sub.add_parser("resume-scheduler", aliases=["resume"], help="start dispatching again after a shutdown"))
 
     def handle(self, *args, command: str, user: str | None, reason: str, **options) -> None:
         clock.apply_now_option(options)
         actor = cli_actor(user)
         try:
+            command = "resume-scheduler" if command == "resume" else command
             lines = getattr(self, "do_" + command.replace("-", "_"), None) or self.do_spool_command
             for line in lines(command=command, actor=actor, reason=reason, **options):
                 self.stdout.write(line)
