@@ -342,10 +342,12 @@ def _build_step(
     check("weekdays", parse_weekdays)
     check("mintime", parse_time)
     check("maxtime", parse_time)
-    if ("finalizeNext" in typed) != ("finalizeAfterDays" in typed) and len(problems) == before:
-        present = "finalizeNext" if "finalizeNext" in typed else "finalizeAfterDays"
-        missing = "finalizeAfterDays" if present == "finalizeNext" else "finalizeNext"
-        problems.append(Problem(section, values[present][0], values[present][1], f"needs {missing} as well"))
+    # finalizeNext alone finalizes at the first check after OK (0 days); finalizeAfterDays alone (a
+    # [DEFAULT] for the steps that name a finalizeNext) finalizes nothing. Neither refuses a file.
+    if "finalizeNext" in typed:
+        typed.setdefault("finalizeAfterDays", 0)
+    else:
+        typed.pop("finalizeAfterDays", None)
     if len(problems) > before:
         return None
     return Step(

@@ -104,3 +104,14 @@ def test_an_unknown_key_of_the_default_section_is_refused_naming_it():
         parse_workflow("[DEFAULT]\ncolour=blue\n[1]\ncommand=true\n[2]\ncommand=true\n")
     [problem] = caught.value.problems
     assert (problem.section, problem.key, problem.value, problem.reason) == ("DEFAULT", "colour", "blue", "unknown key")
+
+
+def test_finalize_after_days_in_default_applies_to_the_steps_naming_finalize_next():
+    workflow = parse_workflow("[DEFAULT]\nfinalizeAfterDays=30\n[1]\ncommand=true\nnext=2\n[2]\ncommand=true\nfinalizeNext=3\n[3]\ncommand=true\n")
+    assert (workflow.step(1).finalize_next, workflow.step(1).finalize_after_days) == (None, None)
+    assert (workflow.step(2).finalize_next, workflow.step(2).finalize_after_days) == (3, 30)
+
+
+def test_finalize_next_alone_finalizes_after_zero_days():
+    step = parse_workflow("[1]\ncommand=true\nfinalizeNext=2\n[2]\ncommand=true\n").step(1)
+    assert (step.finalize_next, step.finalize_after_days) == (2, 0)

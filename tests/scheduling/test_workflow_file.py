@@ -120,7 +120,6 @@ BAD_FILES = [
     ("[1]\ncommand=true\nparallel=-1\n", "1", "parallel", "-1", "whole number of at least 0"),
     ("[1]\ntext=no command\n", "1", "command", "", "every step needs a command"),
     ("[start]\ncommand=true\n", "start", "", "", "a section name is a step number"),
-    ("[1]\ncommand=true\nfinalizeNext=1\n", "1", "finalizeNext", "1", "needs finalizeAfterDays as well"),
 ]
 
 
