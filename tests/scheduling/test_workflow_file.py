@@ -198,3 +198,10 @@ def test_weekdays_take_numbers_names_lists_and_ranges(text, days):
 @pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("2h", 7200), ("1d", 86400), ("10", 600), ("1.5m", 90)])
 def test_delay_units_and_bare_minutes(text, seconds):
     assert parse_delay(text) == seconds
+
+
+def test_load_workflow_command_reads_a_path_relative_to_the_current_directory(db, tmp_path, monkeypatch, capsys):
+    (tmp_path / "mine.ini").write_text("[1]\ncommand=true\n")
+    monkeypatch.chdir(tmp_path)
+    call_command("load_workflow", "mine", "mine.ini")
+    assert Spool.objects.get(name="mine").workflow_file == str(tmp_path / "mine.ini")
