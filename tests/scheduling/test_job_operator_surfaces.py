@@ -107,3 +107,9 @@ def test_cli_resume_is_also_spelled_as_the_api_spells_it(spool):
     assert list(AuditEntry.objects.filter(action__startswith="scheduler.").order_by("id").values_list("action", flat=True)) == [
         "scheduler.shutdown", "scheduler.resume",
     ]
+
+
+def test_cli_reload_of_an_unknown_spool_is_refused(spool):
+    with pytest.raises(CommandError, match="no spool named nope"):
+        call_command("jobs", "reload", "billing", "nope")
+    assert not AuditEntry.objects.filter(action="workflows.reload").exists()

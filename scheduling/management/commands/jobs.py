@@ -91,7 +91,10 @@ class Command(BaseCommand):
         return [f"job {job.id}: comment set"]
 
     def do_reload(self, *, actor, reason, spools, **options):
-        chosen = Spool.objects.filter(name__in=spools) if spools else None
+        chosen = list(Spool.objects.filter(name__in=spools)) if spools else None
+        unknown = sorted(set(spools) - {spool.name for spool in chosen or ()})
+        if unknown:
+            raise CommandError(f"no spool named {', '.join(unknown)}")
         report = workflows_reload(actor=actor, spools=chosen, reason=reason)
         if report.refused:
             raise CommandError("\n".join(report.lines()))
