@@ -94,7 +94,7 @@ class SpoolForm(forms.ModelForm):
     def clean_name(self):
         name = self.cleaned_data["name"]
         if not spool_name_is_valid(name):
-            raise forms.ValidationError("letters, digits, '.', '_' and '-' only")
+            raise forms.ValidationError("letters, digits, '.', '_' and '-' only, not '.' or '-' first")
         return name
 
     def clean_workflow_file(self):

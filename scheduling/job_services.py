@@ -130,11 +130,16 @@ def workflow_load(*, spool_name: str, path: str, actor, reason: str = "") -> Loa
     """
     _require_administrator(actor, "loading a workflow")
     if not spool_name_is_valid(spool_name):
-        raise InvalidInput("spool", f"spool name {spool_name!r}: use letters, digits, '.', '_' and '-' only")
+        raise InvalidInput("spool", f"spool name {spool_name!r}: use letters, digits, '.', '_' and '-' only, not '.' or '-' first")
     try:
-        text = workflow_path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = workflow_path(path).read_bytes()
+    except OSError as exc:
         raise InvalidInput("file", f"workflow file {path!r} cannot be read: {exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Files written on older systems carry Latin-1 comments; they must load as they are.
+        text = raw.decode("latin-1")
     workflow = parse_workflow(text, source=path)
     digest = checksum(text)
     with transaction.atomic():
@@ -186,6 +191,17 @@ def workflows_reload(*, actor, spools: Iterable[Spool] | None = None, reason: st
             report.loaded.append(workflow_load(spool_name=spool.name, path=spool.workflow_file, actor=actor, reason=reason))
         except (WorkflowError, InvalidInput) as exc:
             report.refused.append((spool.name, str(exc)))
+    # The reload itself is an administrator's action: audited even when no file changed.
+    audit_record(
+        actor=actor,
+        action="workflows.reload",
+        object_type=Spool._meta.label,
+        after={
+            "loaded": [{"spool": r.spool.name, "version": r.version.number, "changed": r.changed} for r in report.loaded],
+            "refused": [{"spool": name, "detail": why} for name, why in report.refused],
+        },
+        reason=reason,
+    )
     return report
 
 
@@ -348,6 +364,7 @@ class SpoolCommandReport:
     command: str
     changed: list[Job] = field(default_factory=list)
     refused: list[JobConflict] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)  # the statuses of the jobs concerned, to say why none moved
 
 
 def spool_jobs_command(*, command: str, spool: Spool | str, actor, generation: int | None = None, reason: str = "") -> SpoolCommandReport:
@@ -365,10 +382,11 @@ def spool_jobs_command(*, command: str, spool: Spool | str, actor, generation: i
         if not jobs.exists():
             raise InvalidInput("generation", f"spool {spool.name} has no generation {generation}")
     report = SpoolCommandReport(command)
+    report.statuses.update(dict(jobs.order_by("status").values_list("status").annotate(n=models.Count("id"))))
+    if generation is None:
+        jobs = jobs.filter(status__in=COMMAND_ALLOWED_FROM[command])
     extra = {"named": generation is not None} if command == "start" else {}
-    for job in jobs:
-        if generation is None and not job.allows(command):
-            continue
+    for job in list(jobs):
         try:
             report.changed.append(SIMPLE_COMMANDS[command](job=job, actor=actor, reason=reason, **extra))
         except JobConflict as exc:
@@ -798,9 +816,11 @@ def generations_finalize() -> int:
     return created
 
 
-def dispatcher_cycle(*, sweep: bool) -> int:
-    """One turn of the dispatcher loop: housekeeping when asked, then start what is due."""
+def dispatcher_cycle(*, sweep: bool, finalize: bool = False) -> int:
+    """One turn of the dispatcher loop: housekeeping and the finalize check when asked, then start what is due."""
     if sweep:
         dispatcher_sweep()
+    if finalize:
+        generations_finalize()
     return jobs_dispatch()
 

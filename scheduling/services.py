@@ -361,6 +361,7 @@ class TickReport:
     expired: int = 0
     resumed: int = 0
     zombies: int = 0
+    finalized: int = 0
     deferred: int = 0
     handed_off: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
@@ -374,7 +375,7 @@ class TickReport:
             parts.append(f"HEARTBEAT_GAP after {self.gap_seconds:.0f} s blind")
         figures = {
             "started": self.started, "claims expired": self.expired, "resumed": self.resumed,
-            "jobs found Zombie": self.zombies, "deferred to business time": self.deferred, "handed to workers": self.handed_off, **self.outcomes,
+            "jobs found Zombie": self.zombies, "generations finalized": self.finalized, "deferred to business time": self.deferred, "handed to workers": self.handed_off, **self.outcomes,
         }
         parts += [f"{name} {value}" for name, value in figures.items() if value]
         return ", ".join(parts) if len(parts) > 1 else parts[0] + ", nothing due"
@@ -491,6 +492,7 @@ def heartbeat_tick(*, event: str = TaskEvent.HEARTBEAT, inline: bool = True) -> 
     """
     now = clock.now()
     report = TickReport(event=event, at=now)
+    previous_tick = Heartbeat.objects.filter(id=Heartbeat.SINGLETON_ID).values_list("last_tick_at", flat=True).first()
     report.gap_seconds = heartbeat_beat(now=now, event=event)
     if event == TaskEvent.HEARTBEAT_START:
         report.started = _start_enabled_inactive(event)
@@ -498,6 +500,11 @@ def heartbeat_tick(*, event: str = TaskEvent.HEARTBEAT, inline: bool = True) -> 
         report.zombies = jobs_mark_zombies()
     report.expired = _expire_claims(now, event)
     report.resumed = _resume_due(now)
+    if previous_tick is None or previous_tick.replace(minute=0, second=0, microsecond=0) != now.replace(minute=0, second=0, microsecond=0):
+        try:  # finalizeAfterDays (DOMAIN §3) is checked hourly: by the first tick of each hour
+            report.finalized = generations_finalize()
+        except Exception:
+            log.exception("heartbeat: the finalize check failed; the tick goes on")
     for task in tasks_due(now):
         try:
             _tick_task(task, now=now, event=event, inline=inline, report=report)

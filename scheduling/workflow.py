@@ -45,11 +45,17 @@ _DELAY = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$", re.IGNORECASE)
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 60}
-_PLACEHOLDER = re.compile(r"%%|%s|%06d|<Spoolname>|<Generation>")
+# <Spoolname> and <Generation> in any case; %s and %06d exactly (%S and %D mean other things to date(1)).
+_PLACEHOLDER = re.compile(r"%%|%s|%06d|(?i:<Spoolname>|<Generation>)")
+# An inline comment after a value (or in place of one): whitespace, then ; or #. Stripped from the typed keys only:
+# a command or a text may hold either character.
+_INLINE_COMMENT = re.compile(r"(?:^|\s+)[;#].*$", re.DOTALL)
+_TYPED_KEYS = frozenset(KEYS) - {"command", "text"}
 
 
 def spool_name_is_valid(name: str) -> bool:
-    return bool(_SPOOL_NAME.match(name or ""))
+    """Letters, digits, '.', '_', '-'; not '.' or '-' first, so a name is never '..' nor read as an option."""
+    return bool(_SPOOL_NAME.match(name or "")) and name[0] not in ".-"
 
 
 @dataclass(frozen=True)
@@ -109,8 +115,8 @@ class Step:
         printf, ``%%`` is a literal ``%``.
         """
         generation_text = f"{generation:06d}"
-        values = {"%%": "%", "%s": spool, "<Spoolname>": spool, "%06d": generation_text, "<Generation>": generation_text}
-        return [_PLACEHOLDER.sub(lambda m: values[m.group(0)], arg) for arg in shlex.split(self.command)]
+        values = {"%%": "%", "%s": spool, "<spoolname>": spool, "%06d": generation_text, "<generation>": generation_text}
+        return [_PLACEHOLDER.sub(lambda m: values[m.group(0).lower()], arg) for arg in shlex.split(self.command)]
 
     def weekday_allows(self, local: dt.datetime) -> bool:
         return self.weekdays is None or local.isoweekday() in self.weekdays
@@ -215,8 +221,22 @@ def _step_number(value: str) -> int:
         raise ValueError("a step number") from None
 
 
+# Read as a plain section and merged by hand, so a key a step writes in another case overrides
+# [DEFAULT]'s instead of clashing with it.
+_DEFAULT_SECTION = "DEFAULT"
+_NO_DEFAULT_SECTION = "\0 no default section"
+
+
 def _read_ini(text: str, source: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None, strict=True, empty_lines_in_values=False)
+    # allow_no_value: a bare `next` is read as `next=` (empty); a byte order mark is not part of the text.
+    parser = configparser.ConfigParser(
+        interpolation=None,
+        strict=True,
+        empty_lines_in_values=False,
+        allow_no_value=True,
+        default_section=_NO_DEFAULT_SECTION,
+    )
+    text = text.removeprefix("\ufeff")
     parser.optionxform = str  # keep the key as written, so a refusal quotes it exactly
     try:
         parser.read_string(text, source=source or "<workflow>")
@@ -229,28 +249,47 @@ def _read_ini(text: str, source: str) -> configparser.ConfigParser:
     return parser
 
 
+def _section_values(parser: configparser.ConfigParser, section: str, problems: list[Problem]) -> dict[str, tuple[str, str]]:
+    """canonical key -> (key as written, value), unknown keys and one key written twice (in two cases) refused."""
+    values: dict[str, tuple[str, str]] = {}
+    for key, value in parser.items(section):
+        canonical = _KEY_BY_LOWER.get(key.lower())
+        if canonical is None:
+            problems.append(Problem(section, key, value or "", "unknown key"))
+            continue
+        if canonical in values:
+            problems.append(Problem(section, key, value or "", f"the key appears twice in this section (also as {values[canonical][0]})"))
+            continue
+        value = (value or "").strip()
+        if canonical in _TYPED_KEYS:
+            value = _INLINE_COMMENT.sub("", value).strip()
+        values[canonical] = (key, value)
+    return values
+
+
 def parse_workflow(text: str, *, source: str = "") -> Workflow:
-    """Parse and check a workflow file; raise WorkflowError naming every problem."""
+    """Parse and check a workflow file; raise WorkflowError naming every problem.
+
+    A [DEFAULT] section gives every step its keys; a step's own key overrides it.
+    """
     parser = _read_ini(text, source)
     problems: list[Problem] = []
-    for key in parser.defaults():
-        if key.lower() not in _KEY_BY_LOWER:
-            problems.append(Problem(parser.default_section, key, parser.defaults()[key], "unknown key"))
+    defaults: dict[str, tuple[str, str]] = {}
     raw_steps: dict[int, tuple[str, dict[str, tuple[str, str]]]] = {}
-    for section in parser.sections():
+    sections = parser.sections()
+    for section in sections:
+        if section.strip().upper() == _DEFAULT_SECTION:
+            defaults |= _section_values(parser, section, problems)
+    for section in sections:
+        if section.strip().upper() == _DEFAULT_SECTION:
+            continue
         if not re.fullmatch(r"\d+", section.strip()):
             problems.append(Problem(section, "", "", "a section name is a step number"))
             continue
-        values: dict[str, tuple[str, str]] = {}  # canonical key -> (key as written, value)
-        for key, value in parser.items(section):
-            canonical = _KEY_BY_LOWER.get(key.lower())
-            if canonical is None and key in parser.defaults():
-                continue  # an unknown key of [DEFAULT] is reported once, above
-            if canonical is None:
-                problems.append(Problem(section, key, value, "unknown key"))
-                continue
-            values[canonical] = (key, value.strip())
-        raw_steps[int(section)] = (section, values)
+        if int(section) in raw_steps:  # [10] and [010] are the same step
+            problems.append(Problem(section, "", "", f"step {int(section)} appears twice"))
+            continue
+        raw_steps[int(section)] = (section, defaults | _section_values(parser, section, problems))
     if not raw_steps and not problems:
         problems.append(Problem("-", "", "", "the file has no step"))
     steps = {}
@@ -295,17 +334,20 @@ def _build_step(
         target = typed.get(key)
         if target is not None and target not in numbers:
             problems.append(Problem(section, values[key][0], values[key][1], f"names step {target}, which is not in this file"))
-    check("retries", lambda v: _integer(v, minimum=1))
-    check("parallel", lambda v: _integer(v, minimum=1))
+    # 0, like empty, means no limit: files written for a scheduler that tested `if retries:` load as they are.
+    check("retries", lambda v: _integer(v, minimum=0) or None)
+    check("parallel", lambda v: _integer(v, minimum=0) or None)
     check("finalizeAfterDays", lambda v: _integer(v, minimum=0))
     check("delay", parse_delay)
     check("weekdays", parse_weekdays)
     check("mintime", parse_time)
     check("maxtime", parse_time)
-    if ("finalizeNext" in typed) != ("finalizeAfterDays" in typed) and len(problems) == before:
-        present = "finalizeNext" if "finalizeNext" in typed else "finalizeAfterDays"
-        missing = "finalizeAfterDays" if present == "finalizeNext" else "finalizeNext"
-        problems.append(Problem(section, values[present][0], values[present][1], f"needs {missing} as well"))
+    # finalizeNext alone finalizes at the first check after OK (0 days); finalizeAfterDays alone (a
+    # [DEFAULT] for the steps that name a finalizeNext) finalizes nothing. Neither refuses a file.
+    if "finalizeNext" in typed:
+        typed.setdefault("finalizeAfterDays", 0)
+    else:
+        typed.pop("finalizeAfterDays", None)
     if len(problems) > before:
         return None
     return Step(

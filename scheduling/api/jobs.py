@@ -115,14 +115,33 @@ class AddJobSerializer(ReasonSerializer):
     spool = serializers.CharField()
     state = serializers.IntegerField(min_value=0)
     timestamp = InstantField(required=False, default=None)
+    at = InstantField(required=False, default=None, help_text="the same as timestamp (the CLI's --at)")
+
+    def validate(self, attrs):
+        attrs["timestamp"] = attrs["timestamp"] or attrs.pop("at")
+        return attrs
 
 
 class ScheduleSerializer(ReasonSerializer):
-    timestamp = InstantField()
+    timestamp = InstantField(required=False)
+    at = InstantField(required=False, help_text="the same as timestamp")
+
+    def validate(self, attrs):
+        attrs["timestamp"] = attrs.get("timestamp") or attrs.get("at")
+        if attrs["timestamp"] is None:
+            raise serializers.ValidationError({"timestamp": ["This field is required."]})
+        return attrs
 
 
 class CommentSerializer(ReasonSerializer):
-    comment = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    comment = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, help_text="the same as comment (the CLI's TEXT)")
+
+    def validate(self, attrs):
+        attrs["comment"] = attrs["comment"] if "comment" in attrs else attrs.get("text")
+        if attrs["comment"] is None:
+            raise serializers.ValidationError({"comment": ["This field is required."]})
+        return attrs
 
 
 # --- views -----------------------------------------------------------------------
@@ -137,14 +156,29 @@ def _conflict(exc: JobConflict) -> Response:
 
 
 class JobFilter(django_filters.FilterSet):
-    spool = django_filters.CharFilter(field_name="spool__name")
-    status = django_filters.MultipleChoiceFilter(choices=JobStatus.choices)
+    spool = django_filters.CharFilter(method="filter_spool", help_text="spool name; repeat or comma list for several")
+    status = django_filters.CharFilter(method="filter_status", help_text="status word; repeat or comma list for several")
     state = django_filters.NumberFilter()
     generation = django_filters.NumberFilter()
 
     class Meta:
         model = Job
         fields = ["spool", "status", "state", "generation"]
+
+    def _words(self, name: str) -> list[str]:
+        # ?status=Error&status=Zombie and ?status=Error,Zombie alike, as the CLI monitor takes them
+        return [word.strip() for value in self.data.getlist(name) for word in value.split(",") if word.strip()]
+
+    def filter_spool(self, queryset, name, value):
+        return queryset.filter(spool__name__in=self._words("spool"))
+
+    def filter_status(self, queryset, name, value):
+        by_lower = {word.lower(): word for word in JobStatus.values}
+        words = self._words("status")
+        unknown = [word for word in words if word.lower() not in by_lower]
+        if unknown:
+            raise serializers.ValidationError({"status": [f"unknown status {', '.join(unknown)}; one of {', '.join(JobStatus.values)}"]})
+        return queryset.filter(status__in=[by_lower[word.lower()] for word in words])
 
 
 class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -160,7 +194,12 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return [IsOperator()]
 
     def get_serializer_class(self):
-        return AddJobSerializer if self.action == "create" else JobSerializer
+        return AddJobSerializer if self.action in ("create", "add") else JobSerializer
+
+    @action(detail=False, methods=["post"], url_path="add", serializer_class=AddJobSerializer)
+    def add(self, request):
+        """POST /jobs/add/: the same as POST /jobs/, named like the other commands."""
+        return self.create(request)
 
     def create(self, request, *args, **kwargs):
         body = AddJobSerializer(data=request.data)

@@ -65,3 +65,22 @@ def test_json_prints_the_jobs_with_the_api_field_names(jobs):
 def test_an_unknown_status_is_refused(db):
     with pytest.raises(CommandError, match="unknown status Broken"):
         run("--once", "--status", "Broken")
+
+
+def test_spool_filter_takes_a_comma_list(jobs):
+    rows = json.loads(run("--json", "--spool", "billing,payroll"))
+    assert [r["id"] for r in rows] == [job.id for job in jobs]
+
+
+def test_a_live_table_cut_to_the_terminal_leaves_ok_jobs_out_first(jobs, load_spool):
+    from scheduling.management.commands.monitor import render
+
+    billing = Job.objects.get(id=jobs[0].id).spool
+    newer_ok = [job_add(spool=billing, state=10, actor=TEST_ACTOR) for _ in range(3)]
+    Job.objects.filter(id__in=[job.id for job in newer_ok]).update(status=S.OK)
+
+    shown = render(Job.objects.select_related("spool").order_by("id"), None, fit=3)
+    rows = shown.renderables[1].columns[0]._cells
+    # the Pause and the Error job stay, with the newest OK job; older OK jobs give way
+    assert rows == [str(jobs[0].id), str(jobs[1].id), str(newer_ok[-1].id)]
+    assert "3 of 6 job(s) shown: OK jobs left out first" in str(shown.renderables[2])

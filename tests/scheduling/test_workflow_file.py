@@ -117,10 +117,9 @@ BAD_FILES = [
     ("[1]\ncommand=true\ndelay=5 minutes\n", "1", "delay", "5 minutes", "a delay is a number"),
     ("[1]\ncommand=true\ndelay=-5\n", "1", "delay", "-5", "a delay is a number"),
     ("[1]\ncommand=true\nretries=often\n", "1", "retries", "often", "whole number"),
-    ("[1]\ncommand=true\nparallel=0\n", "1", "parallel", "0", "whole number of at least 1"),
+    ("[1]\ncommand=true\nparallel=-1\n", "1", "parallel", "-1", "whole number of at least 0"),
     ("[1]\ntext=no command\n", "1", "command", "", "every step needs a command"),
     ("[start]\ncommand=true\n", "start", "", "", "a section name is a step number"),
-    ("[1]\ncommand=true\nfinalizeNext=1\n", "1", "finalizeNext", "1", "needs finalizeAfterDays as well"),
 ]
 
 
@@ -167,7 +166,7 @@ def test_load_workflow_command_creates_the_spool(db, write_workflow, capsys):
     assert "payments created with workflow v1 (7 steps" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["bad name", "a;rm -rf", "$(id)", "ünï", "a/b", ""])
+@pytest.mark.parametrize("name", ["bad name", "a;rm -rf", "$(id)", "ünï", "a/b", "", "..", ".", "-rf", "--delete", ".hidden"])
 def test_spool_names_outside_letters_digits_dot_dash_underscore_are_refused(db, write_workflow, name):
     path = write_workflow(EXAMPLE_CHAIN)
     with pytest.raises(InvalidInput, match="letters, digits"):
@@ -199,3 +198,10 @@ def test_weekdays_take_numbers_names_lists_and_ranges(text, days):
 @pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("2h", 7200), ("1d", 86400), ("10", 600), ("1.5m", 90)])
 def test_delay_units_and_bare_minutes(text, seconds):
     assert parse_delay(text) == seconds
+
+
+def test_load_workflow_command_reads_a_path_relative_to_the_current_directory(db, tmp_path, monkeypatch, capsys):
+    (tmp_path / "mine.ini").write_text("[1]\ncommand=true\n")
+    monkeypatch.chdir(tmp_path)
+    call_command("load_workflow", "mine", "mine.ini")
+    assert Spool.objects.get(name="mine").workflow_file == str(tmp_path / "mine.ini")

@@ -3,9 +3,9 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.clock import argparse_instant
+from portal import clock
 from scheduling.job_models import Job, Spool
-from scheduling.management.commands._cli import add_actor_arguments, cli_actor
+from scheduling.management.commands._cli import add_actor_arguments, cli_actor, cli_instant
 from scheduling.services import (
     InvalidInput,
     JobConflict,
@@ -43,11 +43,11 @@ class Command(BaseCommand):
         p = sub.add_parser("add", help="a new job for the spool's next generation at STATE, in Pause")
         p.add_argument("spool")
         p.add_argument("state", type=int)
-        p.add_argument("--at", type=argparse_instant, default=None, help="its timestamp (ISO-8601 with offset); default now")
+        p.add_argument("--at", type=cli_instant, default=None, help="its timestamp (ISO-8601; no offset: PORTAL_TIME_ZONE); default now")
         add_actor_arguments(p)
         p = sub.add_parser("schedule", help="a new timestamp for job ID")
         p.add_argument("id", type=int)
-        p.add_argument("timestamp", type=argparse_instant)
+        p.add_argument("timestamp", type=cli_instant, help="ISO-8601; no offset: PORTAL_TIME_ZONE")
         add_actor_arguments(p)
         p = sub.add_parser("comment", help="set job ID's comment")
         p.add_argument("id", type=int)
@@ -56,12 +56,15 @@ class Command(BaseCommand):
         p = sub.add_parser("reload", help="read the spools' workflow files again")
         p.add_argument("spools", nargs="*", help="only these spools")
         add_actor_arguments(p)
-        for name in ("shutdown", "resume-scheduler"):
-            add_actor_arguments(sub.add_parser(name, help=f"{name.replace('-', ' ')}: every dispatcher reads it"))
+        add_actor_arguments(sub.add_parser("shutdown", help="shut the scheduler down: no job is started, running jobs finish"))
+        # `resume` as the API spells it (/scheduler/resume/); the issue's name is resume-scheduler
+        add_actor_arguments(sub.add_parser("resume-scheduler", aliases=["resume"], help="start dispatching again after a shutdown"))
 
     def handle(self, *args, command: str, user: str | None, reason: str, **options) -> None:
+        clock.apply_now_option(options)
         actor = cli_actor(user)
         try:
+            command = "resume-scheduler" if command == "resume" else command
             lines = getattr(self, "do_" + command.replace("-", "_"), None) or self.do_spool_command
             for line in lines(command=command, actor=actor, reason=reason, **options):
                 self.stdout.write(line)
@@ -73,7 +76,8 @@ class Command(BaseCommand):
         for exc in report.refused:
             self.stderr.write(str(exc))
         if not report.changed:
-            raise CommandError(f"{command}: no job of spool {spool} allows it" + (" (see above)" if report.refused else ""))
+            held = ", ".join(f"{status} ({count})" for status, count in report.statuses.items()) or "none"
+            raise CommandError(f"{command}: no job of spool {spool} allows it; its jobs are {held}")
         return [describe(job) for job in report.changed]
 
     def do_add(self, *, actor, reason, spool, state, at, **options):
@@ -87,7 +91,10 @@ class Command(BaseCommand):
         return [f"job {job.id}: comment set"]
 
     def do_reload(self, *, actor, reason, spools, **options):
-        chosen = Spool.objects.filter(name__in=spools) if spools else None
+        chosen = list(Spool.objects.filter(name__in=spools)) if spools else None
+        unknown = sorted(set(spools) - {spool.name for spool in chosen or ()})
+        if unknown:
+            raise CommandError(f"no spool named {', '.join(unknown)}")
         report = workflows_reload(actor=actor, spools=chosen, reason=reason)
         if report.refused:
             raise CommandError("\n".join(report.lines()))

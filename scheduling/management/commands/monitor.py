@@ -43,7 +43,7 @@ class Command(BaseCommand):
     help = "The job table in the terminal (ID, Spoolname, Generation, State, Attempt, Type, Status, Timestamp, Comment), refreshed live; --once prints it once, --json prints the jobs as JSON."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--spool", action="append", default=[], help="only this spool (repeat for several)")
+        parser.add_argument("--spool", action="append", default=[], help="only this spool (comma list or repeated)")
         parser.add_argument("--status", action="append", default=[], help="only these statuses (comma list or repeated)")
         parser.add_argument("--once", action="store_true", help="print the table once and exit")
         parser.add_argument("--json", dest="as_json", action="store_true", help="print the jobs as JSON and exit")
@@ -52,6 +52,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, spool: list[str], status: list[str], once: bool, as_json: bool, interval: float, limit: int | None, **options) -> None:
         statuses = _statuses(status)
+        spool = [name.strip() for value in spool for name in value.split(",") if name.strip()]
 
         def jobs():
             return jobs_filtered(spools=spool, statuses=statuses)
@@ -66,7 +67,7 @@ class Command(BaseCommand):
         stop = StopSignal()
         with Live(console=console, auto_refresh=False, screen=False) as live:
             while not stop.stopped:
-                live.update(render(jobs(), limit or max(console.height - 8, 5)), refresh=True)
+                live.update(render(jobs(), limit, fit=None if limit else max(console.height - 8, 5)), refresh=True)
                 stop.wait(max(interval, 0.2))
 
 
@@ -74,6 +75,14 @@ def _newest(jobs, limit: int | None) -> list[Job]:
     if limit is None:
         return list(jobs)
     return list(reversed(jobs.order_by("-id")[:limit]))
+
+
+def _fitting(jobs, limit: int) -> list[Job]:
+    """What fits the terminal: finished (OK) jobs give way first, so no job needing an eye scrolls off."""
+    rows = list(jobs.exclude(status=JobStatus.OK).order_by("-id")[:limit])
+    if len(rows) < limit:
+        rows += jobs.filter(status=JobStatus.OK).order_by("-id")[: limit - len(rows)]
+    return sorted(rows, key=lambda job: job.id)
 
 
 def _as_text(renderable, *, terminal: bool) -> str:
@@ -87,9 +96,9 @@ def _as_json(jobs, limit: int | None) -> str:
     return json.dumps([job.as_row() for job in _newest(jobs, limit)], indent=2)
 
 
-def render(jobs, limit: int | None) -> Group:
+def render(jobs, limit: int | None, *, fit: int | None = None) -> Group:
     zone = zoneinfo.ZoneInfo(settings.PORTAL_TIME_ZONE)
-    rows = _newest(jobs, limit)
+    rows = _fitting(jobs, fit) if fit is not None else _newest(jobs, limit)
     counts = job_counts_by_status(jobs)
     control = scheduler_state()
     now = clock.now().astimezone(zone)
@@ -115,5 +124,8 @@ def render(jobs, limit: int | None) -> Group:
             job.comment,
         )
     total = sum(counts.values())
-    footer = Text(f"{len(rows)} of {total} job(s) shown", style="dim")
+    hidden = "" if len(rows) >= total else (
+        ": OK jobs left out first to fit the terminal; --once lists every job" if fit is not None else f": the newest {len(rows)}"
+    )
+    footer = Text(f"{len(rows)} of {total} job(s) shown{hidden}", style="dim")
     return Group(header, table, footer)
