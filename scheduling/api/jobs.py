@@ -103,7 +103,7 @@ class SchedulerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SchedulerControl
-        fields = ["shut_down", "changed_at", "changed_by", "reason", "dispatcher_seen_at"]
+        fields = ["id", "shut_down", "changed_at", "changed_by", "reason", "dispatcher_seen_at"]
         read_only_fields = fields
 
 
