@@ -187,7 +187,7 @@ def test_cli_shutdown_resume_and_reload_are_audited(load_spool, write_workflow):
     spool.refresh_from_db()
     assert (spool.workflow.number, spool.workflow.workflow.step(2).text) == (2, "Send")
     actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
-    assert actions == ["workflow.load", "scheduler.shutdown", "scheduler.resume", "workflow.load"]
+    assert actions == ["workflow.load", "scheduler.shutdown", "scheduler.resume", "workflow.load", "workflows.reload"]
 
 
 def test_cli_reload_of_a_bad_file_exits_non_zero_and_keeps_the_workflow(load_spool, write_workflow):
