@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -154,6 +157,29 @@ def outbox_retry(*, messages: models.QuerySet[OutboundMessage], actor, reason: s
     return count
 
 
+# The reason a request gave (a "reason" field in its JSON body, or ?reason=), for the
+# audit rows its services write without one of their own: configuration changes take
+# no reason argument, yet DOMAIN §4 wants the reason kept for them too.
+_request_reason: contextvars.ContextVar[dict | None] = contextvars.ContextVar("portal_request_reason", default=None)
+
+
+@contextlib.contextmanager
+def audit_reason_scope(reason: str = "") -> Iterator[None]:
+    """Within this scope (one request), audit rows without a reason get the request's."""
+    token = _request_reason.set({"reason": reason})
+    try:
+        yield
+    finally:
+        _request_reason.reset(token)
+
+
+def audit_reason_note(reason: object) -> None:
+    """The request's body named a reason: keep it for the audit rows of this scope."""
+    holder = _request_reason.get()
+    if holder is not None and isinstance(reason, str) and reason.strip() and not holder["reason"]:
+        holder["reason"] = reason.strip()
+
+
 def audit_record(
     *,
     actor,
@@ -166,6 +192,9 @@ def audit_record(
     reason: str = "",
 ) -> AuditEntry:
     """Keep one audit row for an operator action or a configuration change."""
+    if not reason:
+        holder = _request_reason.get()
+        reason = holder["reason"] if holder else ""
     user = actor if getattr(actor, "is_authenticated", False) else None
     if obj is not None:
         object_type = object_type or obj._meta.label
