@@ -12,6 +12,7 @@ from portal.lib.env import (
     env_choice,
     env_int,
     env_list,
+    env_networks,
     env_str,
     env_timezone,
     env_url,
@@ -176,7 +177,7 @@ PORTAL_SCHEDULES["heartbeat"] = ("scheduling.tasks.heartbeat", max(1, round(HEAR
 PORTAL_SCHEDULES["workflow-finalize"] = ("scheduling.job_tasks.finalize_generations", 60)  # finalizeAfterDays, hourly
 
 # --- metrics ------------------------------------------------------------------------
-METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 # Functions yielding Prometheus metric families, read from the database at scrape time.
 METRICS_COLLECTORS: list[str] = [
     "portal.metrics.portal_metrics",
