@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, models, transaction
 
-from portal import clock
+from portal import clock, roles
 from portal.backends import QueueBackend, SendResult, get_backend
 from portal.models import AuditEntry, MessageStatus, OutboundMessage
 from portal.validation import schema_errors
@@ -204,7 +205,9 @@ def outbox_publish_all(*, backend: QueueBackend | None = None) -> PublishReport:
 
 
 def outbox_retry(*, messages: models.QuerySet[OutboundMessage], actor, reason: str = "") -> int:
-    """Put FAILED messages back in the queue ("publish again")."""
+    """Put FAILED messages back in the queue ("publish again"); an Operator's action."""
+    if getattr(actor, "is_authenticated", False) and not roles.can_operate(actor):
+        raise PermissionDenied("publishing a message again needs the Operator role")
     now = clock.now()
     count = 0
     with transaction.atomic():
