@@ -284,6 +284,30 @@ def audit_record(
     )
 
 
+def user_access_snapshot(user) -> dict:
+    """What decides a person's access: their roles and the account flags."""
+    return {
+        "username": user.get_username(),
+        "roles": sorted(user.groups.values_list("name", flat=True)),
+        "is_active": user.is_active,
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+    }
+
+
+def user_access_changed(*, actor, user, before: dict | None, reason: str = "") -> AuditEntry | None:
+    """Audit who gave whom which roles (or took them away); nothing when access did not change."""
+    after = user_access_snapshot(user)
+    if before == after:
+        return None
+    action = "user.create" if before is None else "user.update"
+    return audit_record(actor=actor, action=action, obj=user, before=before, after=after, reason=reason)
+
+
+def user_access_removed(*, actor, user, reason: str = "") -> AuditEntry:
+    return audit_record(actor=actor, action="user.delete", obj=user, before=user_access_snapshot(user), reason=reason)
+
+
 DEMO_ADMIN_USERNAME = "admin"
 
 

@@ -55,3 +55,34 @@ def test_the_service_refuses_a_viewer_whatever_the_surface(viewer, failed_messag
         outbox_retry(messages=OutboundMessage.objects.all(), actor=viewer)
     failed_message.refresh_from_db()
     assert failed_message.status == MessageStatus.FAILED
+
+
+def test_giving_a_role_in_the_admin_is_audited_with_before_and_after(client, administrator, viewer, now):
+    from django.contrib.auth.models import Group
+
+    now("2026-03-02T10:00:00Z")
+    admin_client = staff_client(client, administrator)
+    operator_role = Group.objects.get(name="Operator")
+    answer = admin_client.post(
+        f"/admin/auth/user/{viewer.id}/change/",
+        {
+            "username": "viewer", "is_active": "on", "is_staff": "on", "is_superuser": "on",
+            "groups": [viewer.groups.get().id, operator_role.id],
+            "date_joined_0": "2026-03-01", "date_joined_1": "09:00:00",
+        },
+    )
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+
+    entry = AuditEntry.objects.get(action="user.update")
+    assert entry.actor_name == "administrator" and entry.object_id == str(viewer.id)
+    assert entry.before["roles"] == ["Viewer"] and entry.after["roles"] == ["Operator", "Viewer"]
+    assert entry.before["is_staff"] is False and entry.after["is_staff"] is True
+    assert entry.after["is_superuser"] is False  # only a superuser makes superusers
+    assert entry.at.isoformat() == "2026-03-02T10:00:00+00:00"
+
+
+def test_removing_a_user_in_the_admin_is_audited(client, administrator, operator):
+    admin_client = staff_client(client, administrator)
+    admin_client.post(f"/admin/auth/user/{operator.id}/delete/", {"post": "yes"})
+    entry = AuditEntry.objects.get(action="user.delete")
+    assert entry.before["roles"] == ["Operator"] and entry.after is None
