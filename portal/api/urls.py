@@ -4,9 +4,22 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from monitoring.api.urls import router as monitoring_router
 from portal.api.views import OutboundMessageViewSet
+from scheduling.api.urls import router as scheduling_router
 
-router = DefaultRouter()
+
+class PortalRouter(DefaultRouter):
+    """The API root lists every app's resources, not only the portal's own."""
+
+    def get_api_root_view(self, api_urls=None):
+        list_name = self.routes[0].name
+        registry = [*monitoring_router.registry, *scheduling_router.registry, *self.registry]
+        api_root_dict = {prefix: list_name.format(basename=basename) for prefix, _, basename in registry}
+        return self.APIRootView.as_view(api_root_dict=api_root_dict)
+
+
+router = PortalRouter()
 router.register("messages", OutboundMessageViewSet, basename="message")
 
 urlpatterns = [

@@ -150,3 +150,10 @@ def test_openapi_schema_generates_without_errors_or_warnings(tmp_path):
     for route in MATRIX:
         if route.startswith("/api/v1/") and route != "/api/v1/":
             assert f"  {route}:" in schema, f"{route} is missing from the OpenAPI schema"
+
+
+def test_the_api_root_lists_every_resource(viewer, api_client_for):
+    root = api_client_for(viewer).get("/api/v1/").json()
+    listed = {f"/api/v1/{name}/" for name in root}
+    assert listed == set(LIST_ROUTES) - {"/api/v1/"}
+    assert all(url.startswith("http://testserver/api/v1/") for url in root.values())
