@@ -273,7 +273,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()},
 }
 
 # Checked here rather than only in a system check: a half-configured queue or
