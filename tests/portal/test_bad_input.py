@@ -57,3 +57,23 @@ def test_no_bad_body_answers_500_or_writes_anything(ids):
                 assert answer.status_code < 500, where
                 if answer.status_code >= 400:
                     assert (AuditEntry.objects.count(), OutboundMessage.objects.count()) == (audits, messages), where
+
+
+BAD_QUERIES = [
+    {"page_size": "lots"},
+    {"cursor": "not-a-cursor"},
+    {"since": "yesterday", "until": "2026-13-45T99:00:00Z"},
+    {"status": "Bogus", "state": "x", "generation": "x", "window": "x", "held": "perhaps", "enabled": "perhaps"},
+    {"interface": "NO_SUCH_INTERFACE", "alert_state": "LOUD", "exception": "NOPE", "event": "NOPE"},
+    {"before": "x", "after": "-1", "spool": "\x00"},
+]
+
+
+def test_no_bad_query_answers_500(ids):
+    client, _ = ids
+    for route, methods in MATRIX.items():
+        if "GET" not in methods or "{id}" in route:
+            continue
+        for query in BAD_QUERIES:
+            answer = client.get(route, query)
+            assert answer.status_code < 500, f"GET {route} with {query}: {answer.status_code}"
