@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, close_old_connections, connection, models, transaction
 
 from portal import clock, roles
 from portal.backends import QueueBackend, SendResult, get_backend
@@ -202,6 +202,27 @@ def outbox_publish_all(*, backend: QueueBackend | None = None) -> PublishReport:
         total.errors += report.errors
         if report.handled == 0 or report.retrying or report.failed:
             return total
+
+
+def outbox_publish_loop(*, stop) -> None:
+    """The `publisher` process: publish what is due, wait a poll interval when idle; until stopped.
+
+    A turn that fails (the database restarting, SQLite busy past its timeout) is
+    logged and the loop goes on: under `make run` one process exiting stops them all.
+    """
+    while not stop.stopped:
+        if not connection.in_atomic_block:  # a long-lived process: drop connections the database closed
+            close_old_connections()
+        try:
+            report = outbox_publish_all()
+        except Exception:  # noqa: BLE001  - an outage must not end the publisher
+            log.exception("outbox: publishing failed; trying again")
+            if not connection.in_atomic_block:  # a broken connection is opened afresh next turn
+                connection.close()
+            stop.wait(settings.OUTBOX_POLL_SECONDS)
+            continue
+        if report.handled == 0 or report.retrying or report.failed:
+            stop.wait(settings.OUTBOX_POLL_SECONDS)
 
 
 def outbox_retry(*, messages: models.QuerySet[OutboundMessage], actor, reason: str = "") -> int:

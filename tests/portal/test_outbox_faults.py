@@ -234,3 +234,42 @@ def test_publish_outbox_loop_publishes_and_stops_on_sigterm(tmp_path):
     finally:
         if loop.poll() is None:
             loop.kill()
+
+
+class CountedStop:
+    """Stops the loop after a number of waits; records them instead of sleeping."""
+
+    def __init__(self, turns: int) -> None:
+        self.turns = turns
+        self.waits: list[float] = []
+
+    @property
+    def stopped(self) -> bool:
+        return len(self.waits) >= self.turns
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        return self.stopped
+
+
+@pytest.mark.django_db
+def test_the_publisher_loop_outlives_a_failing_turn(monkeypatch, control_queue_file):
+    from portal import services
+
+    enqueue(1)
+    real = services.outbox_publish_all
+    outcomes = iter([RuntimeError("database restarting"), None])
+
+    def flaky(**kwargs):
+        outcome = next(outcomes, None)
+        if outcome is not None:
+            raise outcome
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "outbox_publish_all", flaky)
+    stop = CountedStop(turns=2)
+
+    services.outbox_publish_loop(stop=stop)
+
+    assert len(control_queue_file.read_text().splitlines()) == 1  # the turn after the failure sent it
+    assert stop.waits == [settings.OUTBOX_POLL_SECONDS, settings.OUTBOX_POLL_SECONDS]
