@@ -5,7 +5,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from monitoring.api.urls import router as monitoring_router
-from portal.api.views import OutboundMessageViewSet
+from portal.api.views import AuditEntryViewSet, OutboundMessageViewSet
 from scheduling.api.urls import router as scheduling_router
 
 
@@ -21,6 +21,7 @@ class PortalRouter(DefaultRouter):
 
 router = PortalRouter()
 router.register("messages", OutboundMessageViewSet, basename="message")
+router.register("audit", AuditEntryViewSet, basename="audit-entry")
 
 urlpatterns = [
     path("token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),

@@ -113,6 +113,7 @@ NATURAL_KEY_FILTERS = {
     "/api/v1/spools/": [("name", "demo", "name")],
     "/api/v1/jobs/": [("spool", "demo", "spool")],
     "/api/v1/messages/": [("kind", "FTMHostedServiceBeginSummary", "kind")],
+    "/api/v1/audit/": [("actor", "load_demo", "actor"), ("action", "workflow.load", "action")],
 }
 
 

@@ -140,3 +140,17 @@ def test_every_action_and_change_through_the_api_is_audited(portal, operator, ad
             elif method in ("PUT", "PATCH") or (method == "POST" and route.count("/") > 4):
                 assert entry.before is not None and entry.after is not None, where
             assert entry.reason == REASON, where
+
+
+def test_the_audit_log_is_readable_through_the_api_newest_first(portal, operator, viewer, api_client_for):
+    job = first_id(portal["admin"], "/api/v1/jobs/", spool="demo")
+    portal["operator"].post(f"/api/v1/jobs/{job}/pause/", {"reason": REASON}, format="json")
+    portal["operator"].post(f"/api/v1/jobs/{job}/comment/", {"comment": "checked", "reason": REASON}, format="json")
+
+    rows = api_client_for(viewer).get("/api/v1/audit/", {"actor": "operator"}).json()["results"]
+
+    assert [row["action"] for row in rows] == ["job.comment", "job.pause"]
+    assert rows[1]["before"]["status"] == "Waiting" and rows[1]["after"]["status"] == "Pause"
+    assert rows[0]["at"] == WHEN and rows[0]["reason"] == REASON
+    assert rows[0]["object_type"] == "scheduling.Job" and rows[0]["object_id"] == str(job)
+    assert api_client_for(viewer).get("/api/v1/audit/", {"object_id": str(job), "action": "job.pause"}).json()["results"][0]["id"] == rows[1]["id"]

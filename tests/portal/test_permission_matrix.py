@@ -77,6 +77,8 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     # the outbox (issue 2)
     "/api/v1/messages/": {"GET": READ},
     "/api/v1/messages/{id}/": {"GET": READ},
+    "/api/v1/audit/": {"GET": READ},
+    "/api/v1/audit/{id}/": {"GET": READ},
     # the web monitor's refresh request (issue 7)
     "/monitor/data/": {"GET": READ},
 }
