@@ -105,3 +105,10 @@ def test_healthz_fields_and_a_database_that_cannot_be_reached(client, monkeypatc
     down = answer.json()
     assert down["database"] is False and down["status"] == "unhealthy"
     assert down["outbox_pending"] is None  # unknown, not zero
+
+
+def test_probes_and_scrapers_are_not_redirected_to_https(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    for path in ("/healthz", "/healthz/", "/metrics", "/metrics/"):
+        assert client.get(path, REMOTE_ADDR="127.0.0.1").status_code == 200, path
+    assert client.get("/api/v1/").status_code == 301  # everything else goes to HTTPS
