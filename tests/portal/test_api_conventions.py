@@ -158,3 +158,22 @@ def test_the_api_root_lists_every_resource(viewer, api_client_for):
     listed = {f"/api/v1/{name}/" for name in root}
     assert listed == set(LIST_ROUTES) - {"/api/v1/"}
     assert all(url.startswith("http://testserver/api/v1/") for url in root.values())
+
+
+def test_no_list_endpoint_queries_once_per_row(demo):
+    """An N+1 shows as more queries for a longer page: a page of 2 and a page of 40 must cost the same."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for route in LIST_ROUTES:
+        if route in ("/api/v1/", "/api/v1/scheduler/"):
+            continue
+        counts = []
+        for size in (2, 40):
+            with CaptureQueriesContext(connection) as queries:
+                answer = demo.get(route, {"page_size": size})
+            assert answer.status_code == 200, route
+            counts.append((len(answer.json()["results"]), len(queries)))
+        (few, few_queries), (many, many_queries) = counts
+        if many > few:
+            assert many_queries == few_queries, f"{route}: {few} rows cost {few_queries} queries, {many} rows {many_queries}"
