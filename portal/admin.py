@@ -1,13 +1,29 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 
+from portal import roles
 from portal.models import AuditEntry, Heartbeat, OutboundMessage
-from portal.services import outbox_retry
+from portal.services import outbox_retry, user_access_changed, user_access_removed, user_access_snapshot
+
+
+class ReaderAdmin(admin.ModelAdmin):
+    """The portal's roles decide, as in the API: readers look (a Feeder does not)."""
+
+    def has_module_permission(self, request) -> bool:
+        return roles.can_read(request.user)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return roles.can_read(request.user)
+
+    def has_operate_permission(self, request) -> bool:
+        return roles.can_operate(request.user)
 
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(admin.ModelAdmin):
+class OutboundMessageAdmin(ReaderAdmin):
     list_display = ["id", "kind", "dedupe_key", "status", "attempts", "created_at", "next_attempt_at", "sent_at"]
     list_filter = ["status", "kind"]
     search_fields = ["dedupe_key", "=uuid"]
@@ -18,16 +34,19 @@ class OutboundMessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Publish again (FAILED messages)")
+    @admin.action(description="Publish again (FAILED messages)", permissions=["operate"])
     def publish_again(self, request, queryset):
         count = outbox_retry(messages=queryset, actor=request.user, reason="admin: publish again")
         self.message_user(request, f"{count} message(s) queued again.", messages.SUCCESS)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReaderAdmin):
     """Logs, history and what systems feed: the admin shows, never edits."""
 
     def has_add_permission(self, request) -> bool:
@@ -52,3 +71,57 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 @admin.register(Heartbeat)
 class HeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["last_tick_at", "last_event", "ticks"]
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AuditedUserAdmin(UserAdmin):
+    """Users and their roles, for Administrators; giving or taking a role is a configuration change, audited.
+
+    Only a superuser makes superusers or hands out Django's own permissions: the
+    portal's roles are the groups.
+    """
+
+    def has_module_permission(self, request) -> bool:
+        return roles.can_administer(request.user)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return roles.can_administer(request.user)
+
+    def has_add_permission(self, request) -> bool:
+        return roles.can_administer(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return roles.can_administer(request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["is_superuser", "user_permissions"]
+        return fields
+
+    def save_model(self, request, obj, form, change) -> None:
+        # The roles are saved with the form's many-to-many data (save_related): audit after it.
+        request._user_access_before = user_access_snapshot(User.objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        user_access_changed(actor=request.user, user=form.instance, before=request._user_access_before)
+
+    def delete_model(self, request, obj) -> None:
+        user_access_removed(actor=request.user, user=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for user in queryset:
+            user_access_removed(actor=request.user, user=user)
+        super().delete_queryset(request, queryset)

@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from portal import clock
 from portal.models import Heartbeat, MessageStatus, OutboundMessage
+from portal.validation import known_kinds
 
 
 class DomainCollector:
@@ -54,9 +55,10 @@ def portal_metrics() -> Iterator[Metric]:
     published = CounterMetricFamily(
         "portal_messages_published", "Messages delivered to the control queue, by kind.", labels=["kind"]
     )
-    sent = OutboundMessage.objects.filter(status=MessageStatus.SENT).values_list("kind").annotate(n=Count("id"))
-    for kind, count in sent.order_by("kind"):
-        published.add_metric([kind], count)
+    sent = dict(OutboundMessage.objects.filter(status=MessageStatus.SENT).values_list("kind").annotate(n=Count("id")).order_by())
+    # Every kind the portal can send, at 0 before its first message: rate() needs the series to exist.
+    for kind in sorted(set(known_kinds()) | set(sent)):
+        published.add_metric([kind], sent.get(kind, 0))
     yield published
 
 
@@ -65,4 +67,6 @@ def address_allowed(address: str, allowed: list[str]) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    # A server listening on [::] sees IPv4 clients as ::ffff:a.b.c.d.
+    ip = getattr(ip, "ipv4_mapped", None) or ip
     return any(ip in ipaddress.ip_network(entry, strict=False) for entry in allowed)

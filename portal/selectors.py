@@ -18,9 +18,9 @@ class Health:
     database: bool
     last_heartbeat_at: dt.datetime | None
     heartbeat_stale: bool
-    outbox_pending: int
+    outbox_pending: int | None  # None: unknown (the database cannot be reached)
     outbox_oldest_pending_age_seconds: float | None
-    outbox_failed: int
+    outbox_failed: int | None
 
     @property
     def healthy(self) -> bool:
@@ -50,7 +50,7 @@ def database_reachable() -> bool:
 
 def portal_health() -> Health:
     if not database_reachable():
-        return Health(False, None, True, 0, None, 0)
+        return Health(False, None, True, None, None, None)
     now = clock.now()
     heartbeat = Heartbeat.objects.filter(id=Heartbeat.SINGLETON_ID).first()
     pending = OutboundMessage.objects.pending()

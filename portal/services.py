@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import logging
+import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, close_old_connections, connection, models, transaction
 
-from portal import clock
+from portal import clock, roles
 from portal.backends import QueueBackend, SendResult, get_backend
 from portal.models import AuditEntry, MessageStatus, OutboundMessage
 from portal.validation import schema_errors
 
 log = logging.getLogger(__name__)
-
-PUBLISH_LEASE = dt.timedelta(minutes=2)
-
 
 def outbox_enqueue(*, kind: str, dedupe_key: str, payload: dict) -> OutboundMessage:
     """Store a message for the control queue in the caller's transaction.
@@ -63,45 +65,114 @@ class PublishReport:
         return self.sent + self.retrying + self.failed
 
 
+CLAIM_TRIES = 5
+
+
+def outbox_lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+
+
 def outbox_claim(*, now: dt.datetime, limit: int) -> list[OutboundMessage]:
-    """Lease the oldest due messages to this publisher; others skip them."""
+    """Lease the oldest due messages to this publisher; others skip them until the lease ends.
+
+    The conditional UPDATE is the claim: a second publisher that read the same ids
+    finds them leased (PostgreSQL re-checks the WHERE after the first commits) and
+    gets none of them. A publisher that dies after sending and before marking
+    leaves its messages leased: they go out again once the lease has passed.
+    """
     token = uuid.uuid4()
-    ids = list(OutboundMessage.objects.due(now).order_by("created_at", "id").values_list("id", flat=True)[:limit])
-    if not ids:
-        return []
-    OutboundMessage.objects.due(now).filter(id__in=ids).update(claim_token=token, lease_until=now + PUBLISH_LEASE)
+    for _ in range(CLAIM_TRIES):
+        ids = list(OutboundMessage.objects.due(now).order_by("created_at", "id").values_list("id", flat=True)[:limit])
+        if not ids:
+            return []
+        if OutboundMessage.objects.due(now).filter(id__in=ids).update(claim_token=token, lease_until=now + outbox_lease()):
+            break
+        # Another publisher claimed every one of them first: there may be more behind them.
     return list(OutboundMessage.objects.filter(claim_token=token, status=MessageStatus.PENDING).order_by("created_at", "id"))
 
 
 def outbox_record_results(*, messages: list[OutboundMessage], results: list[SendResult], now: dt.datetime) -> PublishReport:
+    """Mark what was sent; only rows this publisher still holds (its lease may have lapsed)."""
     report = PublishReport()
     by_id = {result.message_id: result for result in results}
     for message in messages:
         result = by_id.get(message.id) or SendResult(message.id, False, error="no answer from the queue")
-        message.attempts += 1
-        message.lease_until = None
-        message.claim_token = None
+        if result.untried:
+            continue
         if result.ok:
-            message.status = MessageStatus.SENT
-            message.sent_at = now
-            message.queue_message_id = result.queue_message_id
-            message.last_error = ""
             report.sent += 1
         elif result.permanent:
-            message.status = MessageStatus.FAILED
-            message.last_error = result.error
             report.failed += 1
         else:
-            message.next_attempt_at = message.backoff_after_failure(now, settings.OUTBOX_BACKOFF_MAX_SECONDS)
-            message.last_error = result.error
             report.retrying += 1
         if result.error:
             report.errors.append(f"{message.dedupe_key}: {result.error}")
-    OutboundMessage.objects.bulk_update(
-        messages,
-        ["attempts", "lease_until", "claim_token", "status", "sent_at", "queue_message_id", "last_error", "next_attempt_at"],
-    )
+    with transaction.atomic():
+        tokens = {message.claim_token for message in messages}
+        held = set(
+            OutboundMessage.objects.select_for_update()
+            .filter(id__in=[m.id for m in messages], claim_token__in=tokens, status=MessageStatus.PENDING)
+            .values_list("id", flat=True)
+        )
+        lost = [m.dedupe_key for m in messages if m.id not in held]
+        if lost:
+            log.warning("outbox: lease lapsed before marking %s; another publisher owns them now", ", ".join(lost))
+        owned = [m for m in messages if m.id in held]
+        for message in owned:
+            result = by_id.get(message.id) or SendResult(message.id, False, error="no answer from the queue")
+            message.lease_until = None
+            message.claim_token = None
+            if result.untried:
+                continue
+            message.attempts += 1
+            if result.ok:
+                message.status = MessageStatus.SENT
+                message.sent_at = now
+                message.queue_message_id = result.queue_message_id
+                message.last_error = ""
+            elif result.permanent:
+                message.status = MessageStatus.FAILED
+                message.last_error = result.error
+            else:
+                message.next_attempt_at = message.backoff_after_failure(now, settings.OUTBOX_BACKOFF_MAX_SECONDS)
+                message.last_error = result.error
+        OutboundMessage.objects.bulk_update(
+            owned,
+            ["attempts", "lease_until", "claim_token", "status", "sent_at", "queue_message_id", "last_error", "next_attempt_at"],
+        )
     return report
+
+
+def outbox_send(*, backend: QueueBackend, messages: list[OutboundMessage]) -> list[SendResult]:
+    """Hand the claimed messages to the backend, a batch at a time, inside the lease.
+
+    Elapsed real time (not the portal's clock, which a replay may hold still) is
+    what a lease protects against: a batch is started only while at least half the
+    lease is left, so a slow queue cannot let the lease run out mid-send and another
+    publisher send the same messages again. A batch that fails as a whole (the queue
+    is down) stops the send: the rest back off with it instead of each waiting for
+    its own timeout.
+    """
+    size = getattr(backend, "batch_limit", None) or len(messages)
+    budget = settings.OUTBOX_LEASE_SECONDS / 2
+    started = time.monotonic()
+    results: list[SendResult] = []
+    for start in range(0, len(messages), size):
+        chunk = messages[start : start + size]
+        if time.monotonic() - started > budget:
+            results += [SendResult(m.id, False, untried=True) for m in messages[start:]]
+            break
+        try:
+            answer = backend.send(chunk)  # network I/O: no transaction, no lock held
+        except Exception as exc:  # noqa: BLE001  - any backend fault means "try again later"
+            log.warning("outbox: backend failed: %s", exc)
+            answer = [SendResult(m.id, False, error=f"{type(exc).__name__}: {exc}") for m in chunk]
+        results += answer
+        if answer and not any(r.ok or r.permanent for r in answer):
+            error = answer[0].error
+            results += [SendResult(m.id, False, error=f"not sent after a failed batch: {error}") for m in messages[start + size :]]
+            break
+    return results
 
 
 def outbox_publish(*, limit: int | None = None, backend: QueueBackend | None = None) -> PublishReport:
@@ -112,10 +183,11 @@ def outbox_publish(*, limit: int | None = None, backend: QueueBackend | None = N
         return PublishReport()
     try:
         backend = backend or get_backend()
-        results = backend.send(messages)  # network I/O: no transaction, no lock held
-    except Exception as exc:  # noqa: BLE001  - any backend fault means "try again later"
-        log.warning("outbox: backend failed: %s", exc)
+    except Exception as exc:  # noqa: BLE001  - a backend that cannot start is a failed send
+        log.warning("outbox: backend unavailable: %s", exc)
         results = [SendResult(m.id, False, error=f"{type(exc).__name__}: {exc}") for m in messages]
+    else:
+        results = outbox_send(backend=backend, messages=messages)
     return outbox_record_results(messages=messages, results=results, now=clock.now())
 
 
@@ -132,8 +204,31 @@ def outbox_publish_all(*, backend: QueueBackend | None = None) -> PublishReport:
             return total
 
 
+def outbox_publish_loop(*, stop) -> None:
+    """The `publisher` process: publish what is due, wait a poll interval when idle; until stopped.
+
+    A turn that fails (the database restarting, SQLite busy past its timeout) is
+    logged and the loop goes on: under `make run` one process exiting stops them all.
+    """
+    while not stop.stopped:
+        if not connection.in_atomic_block:  # a long-lived process: drop connections the database closed
+            close_old_connections()
+        try:
+            report = outbox_publish_all()
+        except Exception:  # noqa: BLE001  - an outage must not end the publisher
+            log.exception("outbox: publishing failed; trying again")
+            if not connection.in_atomic_block:  # a broken connection is opened afresh next turn
+                connection.close()
+            stop.wait(settings.OUTBOX_POLL_SECONDS)
+            continue
+        if report.handled == 0 or report.retrying or report.failed:
+            stop.wait(settings.OUTBOX_POLL_SECONDS)
+
+
 def outbox_retry(*, messages: models.QuerySet[OutboundMessage], actor, reason: str = "") -> int:
-    """Put FAILED messages back in the queue ("publish again")."""
+    """Put FAILED messages back in the queue ("publish again"); an Operator's action."""
+    if getattr(actor, "is_authenticated", False) and not roles.can_operate(actor):
+        raise PermissionDenied("publishing a message again needs the Operator role")
     now = clock.now()
     count = 0
     with transaction.atomic():
@@ -154,6 +249,29 @@ def outbox_retry(*, messages: models.QuerySet[OutboundMessage], actor, reason: s
     return count
 
 
+# The reason a request gave (a "reason" field in its JSON body, or ?reason=), for the
+# audit rows its services write without one of their own: configuration changes take
+# no reason argument, yet DOMAIN §4 wants the reason kept for them too.
+_request_reason: contextvars.ContextVar[dict | None] = contextvars.ContextVar("portal_request_reason", default=None)
+
+
+@contextlib.contextmanager
+def audit_reason_scope(reason: str = "") -> Iterator[None]:
+    """Within this scope (one request), audit rows without a reason get the request's."""
+    token = _request_reason.set({"reason": reason})
+    try:
+        yield
+    finally:
+        _request_reason.reset(token)
+
+
+def audit_reason_note(reason: object) -> None:
+    """The request's body named a reason: keep it for the audit rows of this scope."""
+    holder = _request_reason.get()
+    if holder is not None and isinstance(reason, str) and reason.strip() and not holder["reason"]:
+        holder["reason"] = reason.strip()
+
+
 def audit_record(
     *,
     actor,
@@ -166,6 +284,9 @@ def audit_record(
     reason: str = "",
 ) -> AuditEntry:
     """Keep one audit row for an operator action or a configuration change."""
+    if not reason:
+        holder = _request_reason.get()
+        reason = holder["reason"] if holder else ""
     user = actor if getattr(actor, "is_authenticated", False) else None
     if obj is not None:
         object_type = object_type or obj._meta.label
@@ -182,6 +303,30 @@ def audit_record(
         after=after,
         reason=reason or "",
     )
+
+
+def user_access_snapshot(user) -> dict:
+    """What decides a person's access: their roles and the account flags."""
+    return {
+        "username": user.get_username(),
+        "roles": sorted(user.groups.values_list("name", flat=True)),
+        "is_active": user.is_active,
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+    }
+
+
+def user_access_changed(*, actor, user, before: dict | None, reason: str = "") -> AuditEntry | None:
+    """Audit who gave whom which roles (or took them away); nothing when access did not change."""
+    after = user_access_snapshot(user)
+    if before == after:
+        return None
+    action = "user.create" if before is None else "user.update"
+    return audit_record(actor=actor, action=action, obj=user, before=before, after=after, reason=reason)
+
+
+def user_access_removed(*, actor, user, reason: str = "") -> AuditEntry:
+    return audit_record(actor=actor, action="user.delete", obj=user, before=user_access_snapshot(user), reason=reason)
 
 
 DEMO_ADMIN_USERNAME = "admin"

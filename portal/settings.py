@@ -12,6 +12,7 @@ from portal.lib.env import (
     env_choice,
     env_int,
     env_list,
+    env_networks,
     env_str,
     env_timezone,
     env_url,
@@ -62,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.middleware.AuditReasonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -127,7 +129,7 @@ LOGIN_URL = "/admin/login/"
 # --- security (check --deploy) --------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics/?$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^metrics/?$"]  # probes and scrapers often speak plain HTTP
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
@@ -149,6 +151,10 @@ AWS_ENDPOINT_URL = env_url("AWS_ENDPOINT_URL", schemes=("http", "https"))
 OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 100, minimum=1)
 OUTBOX_BACKOFF_MAX_SECONDS = env_int("OUTBOX_BACKOFF_MAX_SECONDS", 300, minimum=1)
 OUTBOX_POLL_SECONDS = env_int("OUTBOX_POLL_SECONDS", 1, minimum=1)
+# A publisher holds the messages it claimed this long; one that dies after sending and
+# before marking lets them go out again after it. Batches start only in its first half,
+# so it must outlast one SQS call (3 s connect + 10 s read) twice over.
+OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 120, minimum=30)
 HEALTHZ_OUTBOX_MAX_AGE_SECONDS = env_int("HEALTHZ_OUTBOX_MAX_AGE_SECONDS", 900, minimum=1)
 
 # --- heartbeat and scheduler tasks ----------------------------------------------
@@ -171,7 +177,7 @@ PORTAL_SCHEDULES["heartbeat"] = ("scheduling.tasks.heartbeat", max(1, round(HEAR
 PORTAL_SCHEDULES["workflow-finalize"] = ("scheduling.job_tasks.finalize_generations", 60)  # finalizeAfterDays, hourly
 
 # --- metrics ------------------------------------------------------------------------
-METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 # Functions yielding Prometheus metric families, read from the database at scrape time.
 METRICS_COLLECTORS: list[str] = [
     "portal.metrics.portal_metrics",
@@ -241,6 +247,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.permissions.IsViewer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.parsers.ReasonJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.IdCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -262,7 +273,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()},
 }
 
 # Checked here rather than only in a system check: a half-configured queue or

@@ -30,6 +30,11 @@ def schema_dirs() -> list[Path]:
     ]
 
 
+def known_kinds() -> list[str]:
+    """Every message kind with a schema file."""
+    return sorted(path.name.removesuffix(SCHEMA_SUFFIX) for folder in schema_dirs() for path in folder.glob(f"*{SCHEMA_SUFFIX}"))
+
+
 @functools.cache
 def validator_for(kind: str) -> jsonschema.protocols.Validator:
     for folder in schema_dirs():

@@ -30,4 +30,4 @@ def job_counts_by_status(jobs: models.QuerySet[Job]) -> dict[str, int]:
 
 
 def scheduler_state() -> SchedulerControl:
-    return SchedulerControl.objects.filter(id=SchedulerControl.SINGLETON_ID).first() or SchedulerControl()
+    return SchedulerControl.objects.filter(id=SchedulerControl.SINGLETON_ID).first() or SchedulerControl(id=SchedulerControl.SINGLETON_ID)

@@ -186,19 +186,27 @@ def workflows_reload(*, actor, spools: Iterable[Spool] | None = None, reason: st
     """Read every spool's workflow file again; a refused file leaves that spool's workflow in force."""
     _require_administrator(actor, "reloading workflows")
     report = ReloadReport()
-    for spool in spools if spools is not None else Spool.objects.all():
+    chosen = list(spools if spools is not None else Spool.objects.select_related("workflow").order_by("name"))
+    before = {spool.name: spool.workflow.number if spool.workflow else None for spool in chosen}
+    for spool in chosen:
         try:
             report.loaded.append(workflow_load(spool_name=spool.name, path=spool.workflow_file, actor=actor, reason=reason))
         except (WorkflowError, InvalidInput) as exc:
             report.refused.append((spool.name, str(exc)))
-    # The reload itself is an administrator's action: audited even when no file changed.
+    # The reload itself is an administrator's action, audited even when no file changed
+    # (workflow_load audits each new version on its own).
+    single = chosen[0] if spools is not None and len(chosen) == 1 else None
     audit_record(
         actor=actor,
         action="workflows.reload",
-        object_type=Spool._meta.label,
+        obj=single,
+        object_type="scheduling.Spool",
+        object_id="" if single else "all",
+        before={"versions": before},
         after={
-            "loaded": [{"spool": r.spool.name, "version": r.version.number, "changed": r.changed} for r in report.loaded],
-            "refused": [{"spool": name, "detail": why} for name, why in report.refused],
+            "versions": {**before, **{r.spool.name: r.version.number for r in report.loaded}},
+            "changed": [r.spool.name for r in report.loaded if r.changed],
+            "refused": {name: why for name, why in report.refused},
         },
         reason=reason,
     )

@@ -7,9 +7,14 @@ from collections.abc import Iterator
 from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from scheduling.job_models import Job, JobStatus
+from scheduling.job_models import Job, JobStatus, Spool
 from scheduling.models import SchedulerTask, TaskState
 from scheduling.selectors import job_counts_by_status
+
+
+def workflow_step_numbers() -> set[int]:
+    steps = Spool.objects.exclude(workflow=None).values_list("workflow__steps", flat=True)
+    return {step["number"] for workflow in steps for step in workflow}
 
 
 def scheduling_metrics() -> Iterator[Metric]:
@@ -19,9 +24,10 @@ def scheduling_metrics() -> Iterator[Metric]:
     yield jobs
 
     running = GaugeMetricFamily("portal_jobs_running", "Running workflow jobs by step (state).", labels=["step"])
-    by_step = Job.objects.filter(status=JobStatus.RUNNING).values_list("state").annotate(n=Count("id")).order_by("state")
-    for step, count in by_step:
-        running.add_metric([str(step)], count)
+    by_step = dict(Job.objects.filter(status=JobStatus.RUNNING).values_list("state").annotate(n=Count("id")).order_by())
+    # Every step of the workflows in force, at 0 when idle: a step's series exists before its first run.
+    for step in sorted(set(workflow_step_numbers()) | set(by_step)):
+        running.add_metric([str(step)], by_step.get(step, 0))
     yield running
 
     tasks = GaugeMetricFamily("portal_scheduler_tasks", "Scheduler tasks by state.", labels=["state"])

@@ -55,8 +55,8 @@ class ArrivalFilter(django_filters.FilterSet):
         fields = ["tenant", "config", "source", "exception", "window", "held"]
 
 
-class ArrivalViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Files received: ``POST`` one arrival ``{tenant, source, extract_timestamp}`` or a list of up to
+class ArrivalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Files received (each readable by its ``id``): ``POST`` one arrival ``{tenant, source, extract_timestamp}`` or a list of up to
     10,000, placed in order, all or nothing; each answers ``{window_id, window_status, exception}``."""
 
     queryset = BatchFile.objects.select_related("config")

@@ -18,6 +18,7 @@ class SendResult:
     queue_message_id: str = ""
     error: str = ""
     permanent: bool = False  # the queue refused this message itself: retrying cannot help
+    untried: bool = False  # never handed to the queue: released as it was, no attempt counted
 
 
 class QueueBackend(Protocol):

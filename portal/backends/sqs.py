@@ -25,6 +25,8 @@ def deduplication_id(dedupe_key: str) -> str:
 
 
 class SqsQueue:
+    batch_limit = SQS_BATCH_LIMIT  # the publisher hands over this many at a time
+
     def __init__(self, queue_url: str | None = None) -> None:
         self.queue_url = queue_url or settings.CONTROL_QUEUE_URL
         self.fifo = self.queue_url.endswith(".fifo")

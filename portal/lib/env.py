@@ -6,6 +6,7 @@ deployment setting stops start-up with a message an operator can act on.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import zoneinfo
 from collections.abc import Sequence
@@ -56,6 +57,17 @@ def env_list(name: str, default: Sequence[str] = ()) -> list[str]:
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(name: str, default: Sequence[str] = ()) -> list[str]:
+    """A comma list of IP addresses or networks (CIDR), each checked now rather than at first use."""
+    items = env_list(name, default)
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise EnvError(name, os.environ.get(name, ""), f"IP addresses or networks, comma separated ({item!r} is neither)") from None
+    return items
 
 
 def env_choice(name: str, choices: Sequence[str], default: str) -> str:

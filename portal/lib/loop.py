@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import threading
 
 
@@ -24,3 +25,21 @@ class StopSignal:
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True when a stop was asked meanwhile."""
         return self.event.wait(seconds)
+
+
+def run_shielded(argv: list[str]) -> int:
+    """Run ``argv`` in its own session; SIGTERM or SIGINT sent to us reaches only its main process.
+
+    django-q2's cluster stops cleanly (running tasks finish) when its main process
+    alone is signalled. A signal to the whole process group, as honcho, a terminal's
+    Ctrl-C or systemd send it, also reaches the cluster's workers, and the cluster
+    then hangs until it is killed, cutting running jobs short.
+    """
+    child = subprocess.Popen(argv, start_new_session=True)
+
+    def forward(signum, frame) -> None:
+        child.send_signal(signal.SIGTERM)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    return child.wait()

@@ -103,7 +103,7 @@ class SchedulerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SchedulerControl
-        fields = ["shut_down", "changed_at", "changed_by", "reason", "dispatcher_seen_at"]
+        fields = ["id", "shut_down", "changed_at", "changed_by", "reason", "dispatcher_seen_at"]
         read_only_fields = fields
 
 
@@ -145,6 +145,13 @@ class CommentSerializer(ReasonSerializer):
 
 
 # --- views -----------------------------------------------------------------------
+
+
+def _reason(request) -> str:
+    """The optional reason of an administrator's command; a body that is not an object is a 400."""
+    body = ReasonSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    return body.validated_data["reason"]
 
 
 def _invalid(exc: InvalidInput) -> Response:
@@ -286,7 +293,7 @@ class SpoolViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
     def reload(self, request, pk=None):
         spool = self.get_object()
-        report = workflows_reload(actor=request.user, spools=[spool], reason=request.data.get("reason", ""))
+        report = workflows_reload(actor=request.user, spools=[spool], reason=_reason(request))
         if report.refused:
             return Response({"workflow_file": [why for _, why in report.refused]}, status=status.HTTP_400_BAD_REQUEST)
         spool.refresh_from_db()
@@ -306,15 +313,15 @@ class SchedulerViewSet(viewsets.ViewSet):
 
     @action(detail=False, methods=["post"], serializer_class=ReasonSerializer)
     def shutdown(self, request):
-        return Response(SchedulerSerializer(scheduler_shutdown(actor=request.user, reason=request.data.get("reason", ""))).data)
+        return Response(SchedulerSerializer(scheduler_shutdown(actor=request.user, reason=_reason(request))).data)
 
     @action(detail=False, methods=["post"], serializer_class=ReasonSerializer)
     def resume(self, request):
-        return Response(SchedulerSerializer(scheduler_resume(actor=request.user, reason=request.data.get("reason", ""))).data)
+        return Response(SchedulerSerializer(scheduler_resume(actor=request.user, reason=_reason(request))).data)
 
     @action(detail=False, methods=["post"], serializer_class=ReasonSerializer)
     def reload(self, request):
-        report = workflows_reload(actor=request.user, reason=request.data.get("reason", ""))
+        report = workflows_reload(actor=request.user, reason=_reason(request))
         body = {
             "loaded": [
                 {"spool": r.spool.name, "version": r.version.number, "checksum": r.version.checksum, "changed": r.changed}

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from portal import clock
 from portal.lib.loop import StopSignal
-from portal.services import outbox_publish_all
+from portal.services import outbox_publish_all, outbox_publish_loop
 
 
 class Command(BaseCommand):
@@ -23,8 +22,4 @@ class Command(BaseCommand):
             for error in report.errors:
                 self.stderr.write(error)
             return
-        stop = StopSignal()
-        while not stop.stopped:
-            report = outbox_publish_all()
-            if report.handled == 0 or report.retrying or report.failed:
-                stop.wait(settings.OUTBOX_POLL_SECONDS)
+        outbox_publish_loop(stop=StopSignal())
