@@ -262,6 +262,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Batch operations portal API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every API endpoint needs a login (issue 2), the description of the API included.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Several models have a "status" field with their own choices: name each set.
     "ENUM_NAME_OVERRIDES": {
         "TransactionStatusEnum": "monitoring.models.TransactionStatus",

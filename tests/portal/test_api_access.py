@@ -49,7 +49,9 @@ def test_messages_filter_by_status_and_kind(viewer, api_client_for):
     assert {"id", "uuid", "kind", "payload", "status", "attempts", "next_attempt_at"} <= set(pending[0])
 
 
-def test_openapi_schema_and_docs_are_served(viewer, client):
+def test_openapi_schema_and_docs_are_served_after_login(viewer, client):
+    assert client.get("/api/schema/").status_code in (401, 403)
+    assert client.get("/api/docs/").status_code in (401, 403)
     client.force_login(viewer)
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/docs/").status_code == 200

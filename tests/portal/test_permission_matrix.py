@@ -23,6 +23,8 @@ READ = frozenset({roles.VIEWER, roles.OPERATOR, roles.ADMINISTRATOR})
 FEED = frozenset({roles.FEEDER, roles.OPERATOR, roles.ADMINISTRATOR})
 OPERATE = frozenset({roles.OPERATOR, roles.ADMINISTRATOR})
 ADMINISTER = frozenset({roles.ADMINISTRATOR})
+NO_ROLE = "no role"
+LOGGED_IN = frozenset({*roles.ALL_ROLES, NO_ROLE})
 
 # route (as the URLconf spells it, "{id}" for a primary key) -> method -> roles allowed
 MATRIX: dict[str, dict[str, frozenset[str]]] = {
@@ -82,10 +84,13 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     "/api/v1/audit/{id}/": {"GET": READ},
     # the web monitor's refresh request (issue 7)
     "/monitor/data/": {"GET": READ},
+    # the API's description: any logged-in account, a Feeder's tools included (issue 2)
+    "/api/schema/": {"GET": LOGGED_IN},
+    "/api/docs/": {"GET": LOGGED_IN},
 }
 
-# Open on purpose: logging in, and the API's description (no data in it).
-PUBLIC = {"/api/v1/token/", "/api/v1/token/refresh/", "/api/schema/", "/api/docs/"}
+# Open on purpose: logging in.
+PUBLIC = {"/api/v1/token/", "/api/v1/token/refresh/"}
 
 USERS = {
     roles.VIEWER: "m-viewer",
@@ -94,7 +99,6 @@ USERS = {
     roles.ADMINISTRATOR: "m-administrator",
 }
 MISSING_ID = 987654321
-NO_ROLE = "no role"
 
 
 def url_routes(patterns=None, prefix: str = "/") -> dict[str, object]:
