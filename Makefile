@@ -24,7 +24,7 @@ run: $(STAMP)
 	python manage.py load_demo && \
 	python manage.py setup_schedules && \
 	python manage.py collectstatic --noinput --verbosity 0 && \
-	echo "Portal on http://$${WEB_BIND:-127.0.0.1:8000}/ (admin at /admin/, health at /healthz)" && \
+	echo "Portal on http://$${WEB_BIND:-127.0.0.1:8000}/monitor/ (admin at /admin/, API at /api/v1/, health at /healthz, metrics at /metrics)" && \
 	exec honcho start -f Procfile
 
 test: $(STAMP)
