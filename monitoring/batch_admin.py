@@ -17,30 +17,9 @@ from monitoring import batch_services as services
 from monitoring.batch_models import AlertState, BatchConfig, BatchFile, BatchSource, BatchWindow, HeldArrival
 from monitoring.batch_scan import batch_scan_now
 from portal import roles
+from portal.admin import ReadOnlyAdmin
 
 REASON_TEMPLATE = "admin/monitoring/reason_action.html"
-
-
-class RoleAdmin(admin.ModelAdmin):
-    """Readers see; nobody adds, changes or deletes unless a subclass says so."""
-
-    def has_module_permission(self, request) -> bool:
-        return roles.can_read(request.user)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return roles.can_read(request.user)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_operate_permission(self, request) -> bool:
-        return roles.can_operate(request.user)
 
 
 def ask_reason(modeladmin, request, queryset, *, action: str, question: str, submit: str):
@@ -104,7 +83,7 @@ class BatchSourceInline(admin.TabularInline):
 
 
 @admin.register(BatchConfig)
-class BatchConfigAdmin(RoleAdmin):
+class BatchConfigAdmin(ReadOnlyAdmin):
     list_display = [
         "name", "tenant", "active", "exception_check", "window_hours", "max_wait_hours", "realert_minutes",
         "interface", "source_names", "latest_window_status", "alert_state",
@@ -188,7 +167,7 @@ class AlertStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(BatchWindow)
-class BatchWindowAdmin(RoleAdmin):
+class BatchWindowAdmin(ReadOnlyAdmin):
     list_display = [
         "id", "config", "tenant", "status", "window_start", "window_end", "sla", "counts", "missing",
         "trigger_status", "alert",
@@ -249,7 +228,7 @@ class BatchWindowAdmin(RoleAdmin):
 
 
 @admin.register(HeldArrival)
-class HeldArrivalAdmin(RoleAdmin):
+class HeldArrivalAdmin(ReadOnlyAdmin):
     list_display = ["id", "config", "source_name", "extract_timestamp", "received_at", "blocked_by"]
     list_filter = ["config__tenant", ("config", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["source_name", "config__name"]
@@ -286,7 +265,7 @@ class HeldArrivalAdmin(RoleAdmin):
 
 
 @admin.register(BatchFile)
-class BatchFileAdmin(RoleAdmin):
+class BatchFileAdmin(ReadOnlyAdmin):
     list_display = ["id", "config", "source_name", "extract_timestamp", "received_at", "window", "exception", "held", "counted"]
     list_filter = ["exception", "held", "counted", "config__tenant", ("config", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["source_name", "config__name", "=window__id"]

@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 from monitoring.models import MonitoredInterface
 from monitoring.selectors import interface_latest_figures
 from portal import clock, roles
-from portal.admin import ReadOnlyAdmin
+from portal.admin import ReaderAdmin, ReadOnlyAdmin
 from scheduling import job_admin  # noqa: F401  (workflow jobs, DOMAIN §3)
 from scheduling.models import (
     ISO_WEEKDAYS,
@@ -47,14 +47,8 @@ from scheduling.services import (
 )
 
 
-class RoleAdmin(admin.ModelAdmin):
+class RoleAdmin(ReaderAdmin):
     """The portal's roles decide: readers look, Administrators configure, Operators run commands."""
-
-    def has_module_permission(self, request) -> bool:
-        return roles.can_read(request.user)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return roles.can_read(request.user)
 
     def has_add_permission(self, request) -> bool:
         return roles.can_administer(request.user)
@@ -64,9 +58,6 @@ class RoleAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return roles.can_administer(request.user)
-
-    def has_operate_permission(self, request) -> bool:
-        return roles.can_operate(request.user)
 
     def intermediate_form(self, request, queryset, *, form_class, action: str, title: str, submit: str):
         """The form of an action that needs input; (form, None) once submitted and valid, else (None, page)."""
@@ -431,7 +422,7 @@ class SchedulerTaskAdmin(RoleAdmin):
 
 
 @admin.register(TaskTransition)
-class TaskTransitionAdmin(ReadOnlyAdmin, RoleAdmin):
+class TaskTransitionAdmin(ReadOnlyAdmin):
     list_display = ["at", "task", "from_state", "to_state", "event", "actor_name", "note"]
     list_filter = ["event", "to_state", "from_state"]
     search_fields = ["task__name", "note", "actor_name"]

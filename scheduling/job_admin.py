@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 
 from portal import roles
-from portal.admin import ReadOnlyAdmin
+from portal.admin import ReaderAdmin, ReadOnlyAdmin
 from scheduling.job_models import Job, JobAttempt, SchedulerControl, Spool, WorkflowVersion
 from scheduling.job_services import workflow_path
 from scheduling.services import (
@@ -33,20 +33,6 @@ from scheduling.services import (
     workflows_reload,
 )
 from scheduling.workflow import WorkflowError, parse_workflow, spool_name_is_valid
-
-
-class RoleAdmin(admin.ModelAdmin):
-    """Staff see these screens by portal role (Viewer and up), not by per-model permissions."""
-
-    def has_module_permission(self, request) -> bool:
-        return request.user.is_staff and roles.can_read(request.user)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_staff and roles.can_read(request.user)
-
-
-class RoleReadOnlyAdmin(RoleAdmin, ReadOnlyAdmin):
-    pass
 
 
 def _report(modeladmin: admin.ModelAdmin, request, done: int, problems: list[str], verb: str) -> None:
@@ -122,7 +108,7 @@ class WorkflowVersionInline(admin.TabularInline):
 
 
 @admin.register(Spool)
-class SpoolAdmin(RoleAdmin):
+class SpoolAdmin(ReaderAdmin):
     form = SpoolForm
     list_display = ["name", "workflow_file", "enabled", "version", "checksum", "loaded_at", "last_generation", "job_count"]
     list_filter = ["enabled"]
@@ -181,7 +167,7 @@ class SpoolAdmin(RoleAdmin):
 
 
 @admin.register(WorkflowVersion)
-class WorkflowVersionAdmin(RoleReadOnlyAdmin):
+class WorkflowVersionAdmin(ReadOnlyAdmin):
     list_display = ["spool", "number", "source", "checksum", "loaded_at", "loaded_by"]
     list_filter = ["spool"]
     list_select_related = ["spool"]
@@ -235,7 +221,7 @@ class JobAttemptInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(RoleAdmin):
+class JobAdmin(ReaderAdmin):
     list_display = ["id", "spool", "generation", "state", "attempt", "type", "status", "timestamp", "comment"]
     list_display_links = ["id"]
     list_filter = ["status", "spool"]
@@ -294,7 +280,7 @@ class JobAdmin(RoleAdmin):
 
 
 @admin.register(JobAttempt)
-class JobAttemptAdmin(RoleReadOnlyAdmin):
+class JobAttemptAdmin(ReadOnlyAdmin):
     list_display = ["job", "state", "attempt", "type", "claimed_at", "started_at", "finished_at", "return_code", "outcome", "worker"]
     list_filter = ["job__spool", "status_after"]
     search_fields = ["=job__id", "outcome", "worker"]
@@ -306,7 +292,7 @@ class JobAttemptAdmin(RoleReadOnlyAdmin):
 
 
 @admin.register(SchedulerControl)
-class SchedulerControlAdmin(RoleReadOnlyAdmin):
+class SchedulerControlAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "shut_down", "changed_at", "changed_by", "reason", "dispatcher_seen_at"]
     actions = ["shutdown", "resume", "reload"]
 
