@@ -35,8 +35,8 @@ from monitoring.batch_models import (
     TriggerStatus,
     WindowStatus,
 )
-from monitoring.bulk import rows_insert, rows_update
-from monitoring.outbox_bulk import PendingMessage, outbox_enqueue_bulk
+from portal.lib.bulk import rows_insert, rows_update
+from portal.services import PendingMessage, outbox_enqueue_bulk
 
 FILE_FIELDS = tuple(f.attname for f in BatchFile._meta.concrete_fields)
 

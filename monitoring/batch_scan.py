@@ -27,10 +27,9 @@ from monitoring.batch_models import (
     BatchWindow,
     WindowStatus,
 )
-from monitoring.bulk import rows_update
-from monitoring.outbox_bulk import PendingMessage, outbox_enqueue_bulk
 from portal import clock
-from portal.services import audit_record
+from portal.lib.bulk import rows_update
+from portal.services import PendingMessage, audit_record, outbox_enqueue_bulk
 
 SCAN_CHUNK = 500
 RECOVERED = "RECOVERED"

@@ -32,7 +32,7 @@ from monitoring.models import (
 from portal import clock
 from portal.lib.taskrun import TaskRun
 from portal.models import OutboundMessage
-from portal.services import outbox_enqueue
+from portal.services import PendingMessage, outbox_enqueue_bulk
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,11 @@ def summaries_emit(*, run: TaskRun, direction: str) -> int:
         return 0
     stored = ServiceSummary.objects.filter(task=run.task_name, interface__in=interfaces, interval_end=run.interval_end)
     done = set(stored.values_list("interface_id", "event"))
-    summaries: list[ServiceSummary] = []
+    events: list[tuple[MonitoredInterface, str, PendingMessage]] = []
 
     def emit(interface: MonitoredInterface, event: str, totals: list[CurrencyTotals]) -> None:
         if (interface.id, event) not in done:
-            summaries.append(_summary_publish(run=run, interface=interface, event=event, totals=totals))
+            events.append((interface, event, _summary_message(run=run, interface=interface, event=event, totals=totals)))
 
     if direction == Direction.HOSTED:
         for interface in interfaces:
@@ -105,16 +105,27 @@ def summaries_emit(*, run: TaskRun, direction: str) -> int:
     )
     for interface in pending:
         emit(interface, figure_event, figures.get(interface.id, []))
+    if not events:
+        return 0
+    # One dedupe lookup and one INSERT for the run's events (per message, the outbox's
+    # own checks cost more than the figures of a short interval).
+    outbox_enqueue_bulk(messages=[message for _, _, message in events])
+    # The rows copy the messages as they are in the outbox (an earlier attempt's, when
+    # it got there first), so the admin shows exactly what the consumers received.
+    outbox = OutboundMessage.objects.in_bulk([message.dedupe_key for _, _, message in events], field_name="dedupe_key")
+    summaries = [
+        _summary_row(run=run, interface=interface, event=event, message=outbox[message.dedupe_key])
+        for interface, event, message in events
+    ]
     # A concurrent run of the same interval stored the same rows: keep theirs.
     ServiceSummary.objects.bulk_create(summaries, ignore_conflicts=True)
-    if summaries:
-        log.info("task %s: %d summary event(s) for [%s, %s)", run.task_name, len(summaries),
-                 iso_utc(run.interval_start), iso_utc(run.interval_end))
+    log.info("task %s: %d summary event(s) for [%s, %s)", run.task_name, len(summaries),
+             iso_utc(run.interval_start), iso_utc(run.interval_end))
     return len(summaries)
 
 
-def _summary_publish(*, run: TaskRun, interface: MonitoredInterface, event: str, totals: list[CurrencyTotals]) -> ServiceSummary:
-    """Put one event in the outbox; the summary row to keep, not saved yet."""
+def _summary_message(*, run: TaskRun, interface: MonitoredInterface, event: str, totals: list[CurrencyTotals]) -> PendingMessage:
+    """One event for the outbox, with its dedupe key."""
     payload = {
         "event": str(event),
         "uuid": str(uuid.uuid4()),
@@ -127,9 +138,11 @@ def _summary_publish(*, run: TaskRun, interface: MonitoredInterface, event: str,
         "totals": [currency_totals.as_json() for currency_totals in totals],
     }
     key = summary_dedupe_key(task=run.task_name, interface=interface.code, interval_end=run.interval_end, event=event)
-    message = outbox_enqueue(kind=str(event), dedupe_key=key, payload=payload)
-    # The row copies the message that is (or was already) in the outbox, so the
-    # admin shows exactly what the consumers received.
+    return PendingMessage(str(event), key, payload)
+
+
+def _summary_row(*, run: TaskRun, interface: MonitoredInterface, event: str, message: OutboundMessage) -> ServiceSummary:
+    """The summary row to keep (not saved yet): the published message's figures and times."""
     published = message.payload
     return ServiceSummary(
         task=run.task_name,

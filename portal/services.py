@@ -17,6 +17,7 @@ from django.db import IntegrityError, close_old_connections, connection, models,
 
 from portal import clock, roles
 from portal.backends import QueueBackend, SendResult, get_backend
+from portal.lib.bulk import rows_insert
 from portal.models import AuditEntry, MessageStatus, OutboundMessage
 from portal.validation import schema_errors
 
@@ -51,6 +52,50 @@ def outbox_enqueue(*, kind: str, dedupe_key: str, payload: dict) -> OutboundMess
     if errors:
         log.error("outbox: %s %s is INVALID: %s", kind, dedupe_key, "; ".join(errors))
     return message
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    kind: str
+    dedupe_key: str
+    payload: dict
+
+
+def outbox_enqueue_bulk(*, messages: list[PendingMessage]) -> int:
+    """``outbox_enqueue`` for many messages at once: one dedupe lookup, one INSERT.
+
+    The same contract: a dedupe key already stored (or repeated in ``messages``) is
+    skipped, a payload that breaks its kind's schema is kept as INVALID with the
+    reasons. Runs in the caller's transaction; returns how many rows were added.
+    Rows are inserted in the order given, so their ids keep that order.
+    """
+    if not messages:
+        return 0
+    now = clock.now()
+    keys = [m.dedupe_key for m in messages]
+    existing = set(OutboundMessage.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True))
+    rows = []
+    for message in messages:
+        if message.dedupe_key in existing:
+            continue
+        existing.add(message.dedupe_key)
+        errors = schema_errors(message.kind, message.payload)
+        if errors:
+            log.error("outbox: %s %s is INVALID: %s", message.kind, message.dedupe_key, "; ".join(errors))
+        rows.append(
+            OutboundMessage(
+                kind=message.kind,
+                dedupe_key=message.dedupe_key,
+                payload=message.payload,
+                status=MessageStatus.INVALID if errors else MessageStatus.PENDING,
+                last_error="\n".join(errors),
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+    # Another transaction may store one of these keys meanwhile: the unique key keeps
+    # its row and skips ours, as outbox_enqueue does.
+    return rows_insert(rows, ignore_conflicts=True)
 
 
 @dataclass

@@ -2,6 +2,11 @@
 
 A kind's schema is the file ``<app>/schemas/<kind>.schema.json`` of any of the
 portal's own apps, so an app adds a message kind by adding a file.
+
+A payload is checked first by jsonschema-rs, a compiled validator of the same file
+(Draft 2020-12, formats checked), about fifty times faster than the reference
+``jsonschema``; only a payload it rejects goes through ``jsonschema``, whose messages
+word the reasons kept on the INVALID row.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import jsonschema_rs
 from django.apps import apps
 from django.conf import settings
 
@@ -47,8 +53,18 @@ def validator_for(kind: str) -> jsonschema.protocols.Validator:
     raise UnknownKind(f"no JSON Schema file for message kind {kind!r}")
 
 
+@functools.cache
+def compiled_validator(kind: str):
+    return jsonschema_rs.validator_for(validator_for(kind).schema, validate_formats=True)
+
+
 def schema_errors(kind: str, payload: object) -> list[str]:
-    """Every way ``payload`` breaks the schema of ``kind``, as readable lines."""
+    """Every way ``payload`` breaks the schema of ``kind``, as readable lines ([] when valid)."""
+    if compiled_validator(kind).is_valid(payload):
+        return []
     validator = validator_for(kind)
     errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errors]
+    lines = [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errors]
+    # The two validators disagree only on corner cases; the compiled one is the stricter
+    # gate, so a payload it refuses stays INVALID even when jsonschema finds no words for it.
+    return lines or [f"(root): rejected by the {kind} schema"]

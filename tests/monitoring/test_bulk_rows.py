@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from monitoring.batch_models import BatchAlert
-from monitoring.bulk import rows_insert, rows_update
+from portal.lib.bulk import rows_insert, rows_update
 
 pytestmark = pytest.mark.django_db
 

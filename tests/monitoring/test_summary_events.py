@@ -7,6 +7,8 @@ import logging
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils.module_loading import import_string
 
 from monitoring.models import MonitoredInterface, ServiceSummary
@@ -241,3 +243,34 @@ def test_the_summaries_api_filters_by_task_interface_event_and_time(task_run, no
     assert {"id", "event", "task", "direction", "interval_start", "emitted_at"} <= set(one)
     assert api_client_for(feeder).get("/api/v1/summaries/").status_code == 403
     assert client.post("/api/v1/summaries/", {}, format="json").status_code in (403, 405)
+
+
+def test_a_summary_row_copies_the_message_already_in_the_outbox(task_run, now):
+    transactions_feed(items=FEED)
+    now(END)
+    run = task_run(START, END, HOSTED)
+    hosted_summary_action(run)
+    published = {m.dedupe_key: (m.id, m.payload) for m in OutboundMessage.objects.all()}
+    ServiceSummary.objects.all().delete()  # as if only the outbox rows had survived
+
+    now("2026-03-02T11:05:00Z")
+    transactions_feed(items=[transaction_item("LATE", received_at="2026-03-02T10:50:00Z")])
+    hosted_summary_action(run)
+
+    assert {m.dedupe_key: (m.id, m.payload) for m in OutboundMessage.objects.all()} == published
+    for summary in ServiceSummary.objects.select_related("message"):
+        message_id, payload = published[summary.message.dedupe_key]
+        assert summary.message_id == message_id
+        assert (summary.totals, summary.emitted_at) == (payload["totals"], parse_instant(payload["emitted_at"]))
+
+
+def test_the_action_costs_the_same_statements_for_one_interface_or_three(task_run, now):
+    transactions_feed(items=FEED)
+    now(END)
+    with CaptureQueriesContext(connection) as one:
+        invoked_summary_action(task_run(START, END, INVOKED[:1], name="one"))
+    with CaptureQueriesContext(connection) as three:
+        invoked_summary_action(task_run(START, END, INVOKED, name="three"))
+
+    assert OutboundMessage.objects.filter(payload__task="three").count() == 3
+    assert len(three.captured_queries) == len(one.captured_queries)

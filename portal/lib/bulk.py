@@ -6,7 +6,8 @@ and field, and the database then compares every row with every ``WHEN``; its
 ``bulk_create`` compiles every value through the SQL compiler. These write the same
 statements directly, each value prepared by its own field for the database in use:
 ``INSERT ... VALUES ... RETURNING pk`` and ``UPDATE ... FROM (VALUES ...)``, a join
-(PostgreSQL, and SQLite 3.35+).
+(PostgreSQL, and SQLite 3.35+). The outbox's bulk enqueue uses them too, so they live in
+the portal rather than in one app.
 """
 
 from __future__ import annotations

@@ -6,10 +6,9 @@ import copy
 
 import pytest
 
-from monitoring.outbox_bulk import PendingMessage, compiled_validator, outbox_enqueue_bulk
 from portal.models import MessageStatus, OutboundMessage
-from portal.services import outbox_enqueue
-from portal.validation import schema_errors
+from portal.services import PendingMessage, outbox_enqueue, outbox_enqueue_bulk
+from portal.validation import compiled_validator, known_kinds, schema_errors, validator_for
 from tests.portal.payloads import control_message
 
 pytestmark = pytest.mark.django_db
@@ -45,8 +44,9 @@ BROKEN = [
 
 @pytest.mark.parametrize("payload", BROKEN)
 def test_compiled_validator_rejects_what_the_reference_rejects(payload):
-    assert schema_errors("control_message", payload) != []
+    assert list(validator_for("control_message").iter_errors(payload)) != []
     assert not compiled_validator("control_message").is_valid(payload)
+    assert schema_errors("control_message", payload) != []
 
 
 @pytest.mark.parametrize("state", ["OPEN", "DELAYED", "RECOVERED", "COMPLETED", "DUPLICATE", "PREVIOUS_WINDOW", "FUTURE_WINDOW"])
@@ -80,3 +80,14 @@ def test_bulk_skips_keys_already_stored_or_repeated(now):
     assert added == 2
     assert sorted(OutboundMessage.objects.values_list("dedupe_key", flat=True)) == ["k1", "k2", "k3"]
     assert OutboundMessage.objects.get(dedupe_key="k1").payload == first.payload
+
+
+@pytest.mark.parametrize("kind", known_kinds())
+def test_every_message_kind_compiles_for_the_fast_check(kind):
+    assert compiled_validator(kind).is_valid({}) is False  # every schema requires fields
+
+
+def test_invalid_payload_is_worded_by_the_reference_validator():
+    bad = mutated(("btch_dtl", "tenant"), KeyError)
+
+    assert schema_errors("control_message", bad) == ["btch_dtl: 'tenant' is a required property"]
