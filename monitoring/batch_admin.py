@@ -17,7 +17,7 @@ from monitoring import batch_services as services
 from monitoring.batch_models import AlertState, BatchConfig, BatchFile, BatchSource, BatchWindow, HeldArrival
 from monitoring.batch_scan import batch_scan_now
 from portal import roles
-from portal.admin import ReadOnlyAdmin
+from portal.admin import ConfigInline, ReadOnlyAdmin
 
 REASON_TEMPLATE = "admin/monitoring/reason_action.html"
 
@@ -63,23 +63,11 @@ class SourceFormSet(forms.BaseInlineFormSet):
             raise ValidationError(source_errors)
 
 
-class BatchSourceInline(admin.TabularInline):
+class BatchSourceInline(ConfigInline):
     model = BatchSource
     formset = SourceFormSet
     fields = ["name"]
     extra = 1
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return roles.can_read(request.user)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return roles.can_administer(request.user)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return roles.can_administer(request.user)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return roles.can_administer(request.user)
 
 
 @admin.register(BatchConfig)

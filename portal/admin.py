@@ -22,6 +22,22 @@ class ReaderAdmin(admin.ModelAdmin):
         return roles.can_operate(request.user)
 
 
+class ConfigInline(admin.TabularInline):
+    """Inline rows of a configuration screen: readers look, Administrators change."""
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return roles.can_read(request.user)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return roles.can_administer(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return roles.can_administer(request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.can_delete and roles.can_administer(request.user)
+
+
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(ReaderAdmin):
     list_display = ["id", "kind", "dedupe_key", "status", "attempts", "created_at", "next_attempt_at", "sent_at"]

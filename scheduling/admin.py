@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 from monitoring.models import MonitoredInterface
 from monitoring.selectors import interface_latest_figures
 from portal import clock, roles
-from portal.admin import ReaderAdmin, ReadOnlyAdmin
+from portal.admin import ConfigInline, ReaderAdmin, ReadOnlyAdmin
 from scheduling import job_admin  # noqa: F401  (workflow jobs, DOMAIN §3)
 from scheduling.models import (
     ISO_WEEKDAYS,
@@ -71,22 +71,6 @@ class RoleAdmin(ReaderAdmin):
         return None, render(request, "admin/scheduling/action_form.html", context)
 
 
-class RoleInline(admin.TabularInline):
-    """Inline rows follow the roles of their parent screen."""
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return roles.can_read(request.user)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return roles.can_administer(request.user)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return roles.can_administer(request.user)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self.can_delete and roles.can_administer(request.user)
-
-
 @admin.register(MonitoredInterface)
 class MonitoredInterfaceAdmin(RoleAdmin):
     list_display = ["code", "name", "direction", "inbound_channel", "outbound_channel", "task_count"]
@@ -137,13 +121,13 @@ class CalendarGroupForm(forms.ModelForm):
         fields = ["name", "timezone", "weekend_days"]
 
 
-class ScheduleEntryInline(RoleInline):
+class ScheduleEntryInline(ConfigInline):
     model = ScheduleEntry
     extra = 0
     fields = ["type_code", "open_time", "close_time"]
 
 
-class CalendarEntryInline(RoleInline):
+class CalendarEntryInline(ConfigInline):
     model = CalendarEntry
     extra = 0
     fields = ["date", "description", "deleted"]
@@ -300,7 +284,7 @@ class SchedulerTaskForm(forms.ModelForm):
         return data
 
 
-class TaskTransitionInline(RoleInline):
+class TaskTransitionInline(ConfigInline):
     model = TaskTransition
     fields = ["at", "from_state", "to_state", "event", "actor_name", "note"]
     readonly_fields = fields
