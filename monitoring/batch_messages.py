@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 from monitoring.batch_models import BatchConfig, BatchWindow
+from portal.lib.times import iso_utc
 
 KIND = "control_message"
 SCHEMA_VERSION = "1"
@@ -22,12 +23,6 @@ NOT_EXCEPTIONS = frozenset({"COMPLETED", "RECOVERED"})
 
 def plain_utc(instant: dt.datetime) -> str:
     return instant.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def iso_utc(instant: dt.datetime | None) -> str | None:
-    if instant is None:
-        return None
-    return instant.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def short_utc(instant: dt.datetime) -> str:

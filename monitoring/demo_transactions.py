@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from monitoring.currencies import minor_units
 from monitoring.models import MonitoredInterface, Transaction
-from monitoring.summaries import iso_utc
 from monitoring.transactions import transactions_feed
 from portal import clock
+from portal.lib.times import iso_utc
 
 DEMO_PREFIX = "DEMO-"
 DEMO_COUNT = 400

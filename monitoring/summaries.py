@@ -31,17 +31,13 @@ from monitoring.models import (
 )
 from portal import clock
 from portal.lib.taskrun import TaskRun
+from portal.lib.times import iso_utc
 from portal.models import OutboundMessage
 from portal.services import PendingMessage, outbox_enqueue_bulk
 
 log = logging.getLogger(__name__)
 
 DEDUPE_KEY_MAX = OutboundMessage._meta.get_field("dedupe_key").max_length
-
-
-def iso_utc(instant: dt.datetime) -> str:
-    """ISO-8601 in UTC with a Z, as every summary message writes its times."""
-    return instant.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def summary_dedupe_key(*, task: str, interface: str, interval_end: dt.datetime, event: str) -> str:

@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Count, Min
 
 from portal import clock
+from portal.lib.times import iso_utc
 from portal.models import Heartbeat, OutboundMessage
 
 
@@ -31,7 +32,7 @@ class Health:
         return {
             "status": "ok" if self.healthy else "unhealthy",
             "database": self.database,
-            "last_heartbeat_at": self.last_heartbeat_at.isoformat().replace("+00:00", "Z") if self.last_heartbeat_at else None,
+            "last_heartbeat_at": iso_utc(self.last_heartbeat_at),
             "heartbeat_stale": self.heartbeat_stale,
             "outbox_pending": self.outbox_pending,
             "outbox_oldest_pending_age_seconds": self.outbox_oldest_pending_age_seconds,

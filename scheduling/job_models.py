@@ -13,6 +13,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 from portal import clock
+from portal.lib.times import iso_utc
 from scheduling.workflow import RETRY_RETURN_CODE, SPOOL_NAME_PATTERN, Step, Workflow
 
 
@@ -223,12 +224,6 @@ class Job(models.Model):
             "return_code": self.return_code,
             "output_tail": self.output_tail,
         }
-
-
-def iso_utc(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 class JobAttempt(models.Model):

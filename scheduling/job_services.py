@@ -26,6 +26,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F
 
 from portal import clock, roles
+from portal.lib.times import iso_utc
 from portal.services import audit_record
 from scheduling.command import CommandResult, run_command
 from scheduling.job_models import (
@@ -37,7 +38,6 @@ from scheduling.job_models import (
     SchedulerControl,
     Spool,
     WorkflowVersion,
-    iso_utc,
 )
 from scheduling.workflow import Step, Workflow, WorkflowError, checksum, parse_workflow, spool_name_is_valid
 

@@ -12,6 +12,7 @@ from django.db import models
 
 from monitoring.models import Direction, MonitoredInterface
 from portal import clock
+from portal.lib.times import iso_utc
 from scheduling.business_time import Calendar, calendars_next_open, calendars_open
 from scheduling.job_models import (  # noqa: F401  (workflow jobs, DOMAIN §3)
     Job,
@@ -323,14 +324,10 @@ class SchedulerTask(models.Model):
             "interval_seconds": self.interval_seconds,
             "enabled": self.enabled,
             "state": self.state,
-            "next_timeout_at": _iso(self.next_timeout_at),
-            "last_interval_end_at": _iso(self.last_interval_end_at),
-            "resume_at": _iso(self.resume_at),
+            "next_timeout_at": iso_utc(self.next_timeout_at),
+            "last_interval_end_at": iso_utc(self.last_interval_end_at),
+            "resume_at": iso_utc(self.resume_at),
         }
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 class TaskTransition(models.Model):

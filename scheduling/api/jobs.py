@@ -10,8 +10,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from portal import clock
+from portal.lib.times import iso_utc
 from portal.permissions import IsAdministrator, IsOperator, IsViewer
-from scheduling.job_models import Job, JobAttempt, JobStatus, SchedulerControl, Spool, iso_utc
+from scheduling.job_models import Job, JobAttempt, JobStatus, SchedulerControl, Spool
 from scheduling.selectors import scheduler_state
 from scheduling.services import (
     InvalidInput,
