@@ -198,11 +198,12 @@ DEMO_LOADERS: list[str] = [
 # --- django-q2 ------------------------------------------------------------------
 Q_BROKER = env_choice("Q_BROKER", ("orm", "redis"), "orm")
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+Q_TIMEOUT = env_int("Q_TIMEOUT", 600, minimum=1)
 Q_CLUSTER = {
     "name": "portal",
     "workers": env_int("Q_WORKERS", 2, minimum=1),
-    "timeout": env_int("Q_TIMEOUT", 600, minimum=1),
-    "retry": env_int("Q_TIMEOUT", 600, minimum=1) + 60,
+    "timeout": Q_TIMEOUT,
+    "retry": Q_TIMEOUT + 60,  # django-q2 needs retry > timeout, or a slow task runs twice
     "max_attempts": 1,
     "catch_up": False,
     "ack_failures": True,
