@@ -35,8 +35,8 @@ from django.db import connection  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 from rest_framework_simplejwt.tokens import RefreshToken  # noqa: E402
 
-from monitoring.batch_models import BatchFile, BatchWindow  # noqa: E402
-from monitoring.batch_services import batch_config_create  # noqa: E402
+from monitoring.batches.models import BatchFile, BatchWindow  # noqa: E402
+from monitoring.batches.services import batch_config_create  # noqa: E402
 from portal import clock, roles  # noqa: E402
 from portal.models import OutboundMessage  # noqa: E402
 from portal.validation import schema_errors  # noqa: E402

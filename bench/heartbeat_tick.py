@@ -35,8 +35,9 @@ from django.db import connection  # noqa: E402
 from portal import clock  # noqa: E402
 from portal.lib.taskrun import TaskRun  # noqa: E402
 from portal.models import AuditEntry, Heartbeat  # noqa: E402
-from scheduling.models import CalendarGroup, SchedulerTask, Subtype, TaskState  # noqa: E402
-from scheduling.services import calendar_group_create, heartbeat_tick, holidays_import  # noqa: E402
+from scheduling.scheduler.calendars import calendar_group_create, holidays_import  # noqa: E402
+from scheduling.scheduler.heartbeat import heartbeat_tick  # noqa: E402
+from scheduling.scheduler.models import CalendarGroup, SchedulerTask, Subtype, TaskState  # noqa: E402
 
 START = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)  # a Monday, 09:00 in Berlin
 RUNS: list[int] = []

@@ -38,8 +38,8 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from portal import roles  # noqa: E402
-from scheduling.job_models import Job, Spool  # noqa: E402
-from scheduling.services import workflow_load  # noqa: E402
+from scheduling.workflows.models import Job, Spool  # noqa: E402
+from scheduling.workflows.services import workflow_load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Mostly finished work, as on a real monitor: a few of each live status.

@@ -32,8 +32,8 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from monitoring.batch_models import ALERT_DUE_NOW  # noqa: E402
-from monitoring.batch_scan import batch_scan  # noqa: E402
+from monitoring.batches.models import ALERT_DUE_NOW  # noqa: E402
+from monitoring.batches.scan import batch_scan  # noqa: E402
 from portal import clock  # noqa: E402
 from portal.models import OutboundMessage  # noqa: E402
 from portal.validation import schema_errors  # noqa: E402

@@ -47,8 +47,8 @@ from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from rest_framework_simplejwt.tokens import RefreshToken  # noqa: E402
 
-from monitoring.models import Direction, MonitoredInterface, Transaction  # noqa: E402
-from monitoring.tasks import hosted_summary_action, invoked_summary_action  # noqa: E402
+from monitoring.summaries.models import Direction, MonitoredInterface, Transaction  # noqa: E402
+from monitoring.summaries.tasks import hosted_summary_action, invoked_summary_action  # noqa: E402
 from portal import clock, roles  # noqa: E402
 from portal.lib.taskrun import TaskRun  # noqa: E402
 

@@ -95,8 +95,8 @@ def main() -> None:
     from django.core.management import call_command
     from django_q.models import OrmQ, Task
 
-    from scheduling.job_models import Job, JobAttempt, JobStatus, SchedulerControl, Spool, WorkflowVersion
-    from scheduling.services import job_add, job_start, workflow_load
+    from scheduling.workflows.models import Job, JobAttempt, JobStatus, SchedulerControl, Spool, WorkflowVersion
+    from scheduling.workflows.services import job_add, job_start, workflow_load
 
     call_command("migrate", verbosity=0)
     # A clean slate: only this benchmark's rows live in its database.

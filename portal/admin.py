@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.shortcuts import render
 
 from portal import roles
 from portal.models import AuditEntry, Heartbeat, OutboundMessage
@@ -20,6 +21,30 @@ class ReaderAdmin(admin.ModelAdmin):
 
     def has_operate_permission(self, request) -> bool:
         return roles.can_operate(request.user)
+
+
+class RoleAdmin(ReaderAdmin):
+    """The portal's roles decide: readers look, Administrators configure, Operators run commands."""
+
+    def has_add_permission(self, request) -> bool:
+        return roles.can_administer(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return roles.can_administer(request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return roles.can_administer(request.user)
+
+    def intermediate_form(self, request, queryset, *, form_class, action: str, title: str, submit: str):
+        """The form of an action that needs input; (form, None) once submitted and valid, else (None, page)."""
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            return form, None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title, "form": form, "queryset": queryset, "action": action, "submit": submit, "opts": self.model._meta,
+        }
+        return None, render(request, "admin/scheduling/action_form.html", context)
 
 
 class ConfigInline(admin.TabularInline):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
+
 VIEWER = "Viewer"
 FEEDER = "Feeder"
 OPERATOR = "Operator"
@@ -46,3 +48,27 @@ def can_operate(user) -> bool:
 
 def can_administer(user) -> bool:
     return has_role(user, ADMINISTRATORS)
+
+
+def require(actor, allowed: tuple[str, ...], what: str) -> None:
+    """The one role gate of every service: a person must hold one of the roles.
+
+    A string actor is a trusted local process (a management command, a tick, the demo loader);
+    anything else, an anonymous user included, must hold the role.
+    """
+    if isinstance(actor, str):
+        return
+    if not has_role(actor, allowed):
+        raise PermissionDenied(f"{what} needs the {allowed[0]} role")
+
+
+def actor_label(actor) -> str:
+    """How the audit log, a transition or a window names who acted: the username, the process, or "system"."""
+    if getattr(actor, "is_authenticated", False):
+        return actor.get_username()
+    return actor if isinstance(actor, str) and actor else "system"
+
+
+def acting_user(actor):
+    """The user row an audit entry or a transition links to: None for a process."""
+    return actor if getattr(actor, "is_authenticated", False) else None

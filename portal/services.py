@@ -332,14 +332,13 @@ def audit_record(
     if not reason:
         holder = _request_reason.get()
         reason = holder["reason"] if holder else ""
-    user = actor if getattr(actor, "is_authenticated", False) else None
     if obj is not None:
         object_type = object_type or obj._meta.label
         object_id = object_id or str(obj.pk)
     return AuditEntry.objects.create(
         at=clock.now(),
-        actor=user,
-        actor_name=user.get_username() if user else (actor if isinstance(actor, str) else "system"),
+        actor=roles.acting_user(actor),
+        actor_name=roles.actor_label(actor),
         action=action,
         object_type=object_type,
         object_id=object_id,

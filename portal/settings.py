@@ -161,9 +161,9 @@ HEALTHZ_OUTBOX_MAX_AGE_SECONDS = env_int("HEALTHZ_OUTBOX_MAX_AGE_SECONDS", 900, 
 HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 60, minimum=1)
 # Subtype -> dotted path of its action, imported on first use (later issues add theirs).
 SCHEDULER_ACTIONS: dict[str, str] = {
-    "BATCH_MONITOR": "monitoring.tasks.batch_scan_action",
-    "HOSTED_SERVICE_MONITOR": "monitoring.tasks.hosted_summary_action",
-    "INVOKED_SERVICE_MONITOR": "monitoring.tasks.invoked_summary_action",
+    "BATCH_MONITOR": "monitoring.batches.tasks.batch_scan_action",
+    "HOSTED_SERVICE_MONITOR": "monitoring.summaries.tasks.hosted_summary_action",
+    "INVOKED_SERVICE_MONITOR": "monitoring.summaries.tasks.invoked_summary_action",
 }
 # A failing task is retried after base, 2 x base, 4 x base ... seconds, capped.
 SCHEDULER_RETRY_BASE_SECONDS = env_int("SCHEDULER_RETRY_BASE_SECONDS", 60, minimum=1)
@@ -173,26 +173,27 @@ SCHEDULER_RETRY_MAX_SECONDS = env_int("SCHEDULER_RETRY_MAX_SECONDS", 3600, minim
 # A safety net beside the publisher loop; later engines add theirs.
 PORTAL_SCHEDULES: dict[str, tuple[str, int]] = {"publish-outbox": ("portal.tasks.publish_outbox", 1)}
 # The heartbeat's safety net beside the `clock` loop (django-q2 counts in whole minutes).
-PORTAL_SCHEDULES["heartbeat"] = ("scheduling.tasks.heartbeat", max(1, round(HEARTBEAT_SECONDS / 60)))
-PORTAL_SCHEDULES["workflow-finalize"] = ("scheduling.job_tasks.finalize_generations", 60)  # finalizeAfterDays, hourly
+PORTAL_SCHEDULES["heartbeat"] = ("scheduling.scheduler.tasks.heartbeat", max(1, round(HEARTBEAT_SECONDS / 60)))
+PORTAL_SCHEDULES["workflow-finalize"] = ("scheduling.workflows.tasks.finalize_generations", 60)  # finalizeAfterDays, hourly
 
 # --- metrics ------------------------------------------------------------------------
 METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 # Functions yielding Prometheus metric families, read from the database at scrape time.
 METRICS_COLLECTORS: list[str] = [
     "portal.metrics.portal_metrics",
-    "scheduling.metrics.scheduling_metrics",
-    "monitoring.metrics.transaction_metrics",
-    "monitoring.metrics.batch_metrics",
+    "scheduling.scheduler.metrics.scheduler_metrics",
+    "scheduling.workflows.metrics.workflow_metrics",
+    "monitoring.summaries.metrics.transaction_metrics",
+    "monitoring.batches.metrics.batch_metrics",
 ]
 
 # Demo data loaders, run once by `manage.py load_demo` (make run only).
 DEMO_LOADERS: list[str] = [
-    "scheduling.demo.load_demo",  # the TARGET2 and NYSE calendar groups
-    "monitoring.batch_demo.load_batch_demo",  # configs with open, delayed, complete and held batches
-    "monitoring.demo_transactions.load_transaction_demo",
-    "scheduling.demo.load_task_demo",  # summary tasks over the five interfaces
-    "scheduling.demo_jobs.load_demo",  # the demo spool and its first job
+    "scheduling.scheduler.demo.load_demo",  # the TARGET2 and NYSE calendar groups
+    "monitoring.batches.demo.load_batch_demo",  # configs with open, delayed, complete and held batches
+    "monitoring.summaries.demo.load_transaction_demo",
+    "scheduling.scheduler.demo.load_task_demo",  # summary tasks over the five interfaces
+    "scheduling.workflows.demo.load_demo",  # the demo spool and its first job
 ]
 
 # --- django-q2 ------------------------------------------------------------------
@@ -267,7 +268,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Several models have a "status" field with their own choices: name each set.
     "ENUM_NAME_OVERRIDES": {
-        "TransactionStatusEnum": "monitoring.models.TransactionStatus",
+        "TransactionStatusEnum": "monitoring.summaries.models.TransactionStatus",
     },
 }
 SIMPLE_JWT = {"AUTH_HEADER_TYPES": ("Bearer",)}

@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from portal import console as monitor_views
 from portal import views
-from scheduling import views as monitor_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -1,15 +1,3 @@
-"""django-q2 tasks of the workflow jobs: thin wrappers over services."""
+"""Where django-q2 rows written before the engine split look (queued tasks, schedules): see workflows/tasks.py."""
 
-from __future__ import annotations
-
-from scheduling.job_services import generations_finalize, job_run
-
-
-def run_job(job_id: int, token: str) -> str:
-    """One attempt of a job's step, claimed by a dispatcher (the task the workers run)."""
-    return job_run(job_id=job_id, token=token)
-
-
-def finalize_generations() -> int:
-    """finalizeAfterDays, checked hourly by the `workflow-finalize` schedule."""
-    return generations_finalize()
+from scheduling.workflows.tasks import finalize_generations, run_job  # noqa: F401

@@ -1,23 +1,3 @@
-"""django-q2 tasks of the scheduler: thin wrappers over services."""
+"""Where django-q2 rows written before the engine split look (queued tasks, schedules): see scheduler/tasks.py."""
 
-from __future__ import annotations
-
-from scheduling.models import TaskEvent
-from scheduling.services import heartbeat_tick, scheduler_task_run_claimed
-
-# The first heartbeat a worker process runs is the start of that process
-# (E_HeartbeatStart: recovery); the schedule's later ticks are E_Heartbeat.
-_started = False
-
-
-def heartbeat() -> str:
-    """The schedule's tick, a safety net beside the `clock` loop: claims are shared, so never twice."""
-    global _started
-    event = TaskEvent.HEARTBEAT if _started else TaskEvent.HEARTBEAT_START
-    report = heartbeat_tick(event=event, inline=False)
-    _started = True
-    return str(report)
-
-
-def run_claimed_task(task_id: int, token: str) -> str:
-    return scheduler_task_run_claimed(task_id=task_id, token=token)
+from scheduling.scheduler.tasks import heartbeat, run_claimed_task  # noqa: F401

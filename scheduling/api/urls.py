@@ -1,17 +1,17 @@
+"""The scheduling app's API routes: calendar groups, scheduler tasks and the workflow jobs."""
+
 from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
-from scheduling.api.jobs import JobViewSet, SchedulerViewSet, SpoolViewSet
-from scheduling.api.views import CalendarGroupViewSet, InterfaceViewSet, SchedulerTaskViewSet
+from scheduling.scheduler import api as scheduler
+from scheduling.workflows import api as workflows
 
 router = SimpleRouter()
-router.register("calendar-groups", CalendarGroupViewSet, basename="calendar-group")
-router.register("interfaces", InterfaceViewSet, basename="interface")
-router.register("scheduler-tasks", SchedulerTaskViewSet, basename="scheduler-task")
-# --- workflow jobs (DOMAIN §3) ---
-router.register("spools", SpoolViewSet, basename="spool")
-router.register("jobs", JobViewSet, basename="job")
-router.register("scheduler", SchedulerViewSet, basename="scheduler")
+router.register("calendar-groups", scheduler.CalendarGroupViewSet, basename="calendar-group")
+router.register("scheduler-tasks", scheduler.SchedulerTaskViewSet, basename="scheduler-task")
+router.register("spools", workflows.SpoolViewSet, basename="spool")
+router.register("jobs", workflows.JobViewSet, basename="job")
+router.register("scheduler", workflows.SchedulerViewSet, basename="scheduler")
 
 urlpatterns = router.urls

@@ -3,7 +3,7 @@
 import django.core.validators
 import django.db.models.deletion
 import portal.clock
-import scheduling.models
+import scheduling.scheduler.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -23,8 +23,8 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=100, unique=True)),
-                ('timezone', models.CharField(default='UTC', max_length=64, validators=[scheduling.models.validate_timezone])),
-                ('weekend_days', models.JSONField(blank=True, default=list, validators=[scheduling.models.validate_weekend_days])),
+                ('timezone', models.CharField(default='UTC', max_length=64, validators=[scheduling.scheduler.models.validate_timezone])),
+                ('weekend_days', models.JSONField(blank=True, default=list, validators=[scheduling.scheduler.models.validate_weekend_days])),
                 ('created_at', models.DateTimeField(default=portal.clock.now, editable=False)),
                 ('updated_at', models.DateTimeField(default=portal.clock.now, editable=False)),
             ],

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from monitoring.batch_models import BatchConfig
-from monitoring.batch_placement import ArrivalResult
-from monitoring.batch_services import arrivals_record, batch_config_create
+from monitoring.batches.models import BatchConfig
+from monitoring.batches.placement import ArrivalResult
+from monitoring.batches.services import arrivals_record, batch_config_create
 from portal import clock
 from portal.lib.taskrun import TaskRun
 from portal.models import OutboundMessage

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from monitoring.batch_models import BatchFile, BatchWindow
-from monitoring.batch_services import arrivals_record, batch_window_fail, held_arrival_release
+from monitoring.batches.models import BatchFile, BatchWindow
+from monitoring.batches.services import arrivals_record, batch_window_fail, held_arrival_release
 from portal.validation import schema_errors
 
 pytestmark = pytest.mark.django_db

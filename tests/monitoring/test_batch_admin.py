@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 
-from monitoring.batch_models import BatchAlert, BatchConfig, BatchFile, BatchWindow
+from monitoring.batches.models import BatchAlert, BatchConfig, BatchFile, BatchWindow
 from portal.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -125,7 +125,7 @@ def test_operator_releases_a_held_arrival(gl, operator, client):
 def test_scan_now_scans_the_selected_configs(gl, operator, client, messages, now):
     client.force_login(staff(operator))
     now("2026-03-02T23:00:00Z")
-    from monitoring.batch_scan import batch_scan
+    from monitoring.batches.scan import batch_scan
 
     batch_scan(now=now("2026-03-02T23:00:00Z"))
     now("2026-03-03T01:00:00Z")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.batch_models import BatchConfig, BatchFile, BatchWindow
+from monitoring.batches.models import BatchConfig, BatchFile, BatchWindow
 from portal.models import AuditEntry, OutboundMessage
 
 pytestmark = pytest.mark.django_db
@@ -266,7 +266,7 @@ def test_windows_show_config_tenant_sla_and_missing_sources(gl, viewer, feeder, 
 
 
 def test_windows_filter_by_config_tenant_status_and_alert_state(make_config, viewer, feeder, api_client_for, now):
-    from monitoring.batch_scan import batch_scan
+    from monitoring.batches.scan import batch_scan
 
     now("2026-03-03T12:00:00Z")
     make_config("GL_DAILY", sources=("gl_lines", "gl_headers"))

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 from django.db import connection
 
-from monitoring.batch_models import BatchAlert, BatchFile, BatchWindow
-from monitoring.batch_scan import batch_scan
-from monitoring.batch_services import arrivals_record
+from monitoring.batches.models import BatchAlert, BatchFile, BatchWindow
+from monitoring.batches.scan import batch_scan
+from monitoring.batches.services import arrivals_record
 from portal import clock
 from portal.models import OutboundMessage
 

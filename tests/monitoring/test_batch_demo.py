@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.batch_demo import load_batch_demo
-from monitoring.batch_models import BatchConfig, BatchFile
-from monitoring.batch_scan import batch_scan
+from monitoring.batches.demo import load_batch_demo
+from monitoring.batches.models import BatchConfig, BatchFile
+from monitoring.batches.scan import batch_scan
 from portal import clock
 
 pytestmark = pytest.mark.django_db

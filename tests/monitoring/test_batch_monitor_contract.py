@@ -11,7 +11,7 @@ import json
 import pytest
 from django.core.management import call_command
 
-from monitoring.batch_models import BatchConfig, BatchFile, BatchWindow
+from monitoring.batches.models import BatchConfig, BatchFile, BatchWindow
 from portal.models import AuditEntry, OutboundMessage
 from portal.validation import schema_errors
 

@@ -8,10 +8,10 @@ import json
 import pytest
 from django.core.management import call_command
 
-from monitoring.batch_models import BatchAlert, BatchConfig
-from monitoring.batch_scan import batch_scan, batch_scan_configs
-from monitoring.batch_services import batch_config_update, batch_window_fail
-from monitoring.tasks import batch_scan_action
+from monitoring.batches.models import BatchAlert, BatchConfig
+from monitoring.batches.scan import batch_scan, batch_scan_configs
+from monitoring.batches.services import batch_config_update, batch_window_fail
+from monitoring.batches.tasks import batch_scan_action
 from portal import clock
 from portal.lib.taskrun import TaskRun
 from portal.services import outbox_publish_all

@@ -8,7 +8,8 @@ import pytest
 
 from portal import clock
 from portal.services import outbox_publish_all
-from scheduling.services import heartbeat_tick, scheduler_task_create
+from scheduling.scheduler.heartbeat import heartbeat_tick
+from scheduling.scheduler.services import scheduler_task_create
 from tests.portal.test_metrics import sample
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from monitoring.batch_models import BatchAlert
+from monitoring.batches.models import BatchAlert
 from portal.lib.bulk import rows_insert, rows_update
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from monitoring.batch_models import BatchFile, BatchWindow
+from monitoring.batches.models import BatchFile, BatchWindow
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from monitoring.models import Transaction
+from monitoring.summaries.models import Transaction
 
 pytestmark = pytest.mark.django_db
 

@@ -6,13 +6,15 @@ import datetime as dt
 
 import pytest
 
-from monitoring.models import MonitoredInterface, ServiceSummary
-from monitoring.transactions import transactions_feed
+from monitoring.summaries.models import MonitoredInterface, ServiceSummary
+from monitoring.summaries.services import transactions_feed
 from portal import clock
 from portal.models import OutboundMessage
 from portal.validation import schema_errors
-from scheduling.models import Subtype, TaskState
-from scheduling.services import calendar_group_create, heartbeat_tick, scheduler_task_create
+from scheduling.scheduler.calendars import calendar_group_create
+from scheduling.scheduler.heartbeat import heartbeat_tick
+from scheduling.scheduler.models import Subtype, TaskState
+from scheduling.scheduler.services import scheduler_task_create
 
 pytestmark = pytest.mark.django_db
 

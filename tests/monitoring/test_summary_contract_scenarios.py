@@ -8,7 +8,7 @@ import json
 import pytest
 from django.core.management import call_command
 
-from monitoring.models import Transaction
+from monitoring.summaries.models import Transaction
 from portal.models import OutboundMessage
 from portal.validation import schema_errors
 

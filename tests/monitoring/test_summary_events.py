@@ -11,11 +11,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils.module_loading import import_string
 
-from monitoring.models import MonitoredInterface, ServiceSummary
-from monitoring.selectors import interface_latest_figures
-from monitoring.summaries import summary_dedupe_key
-from monitoring.tasks import hosted_summary_action, invoked_summary_action
-from monitoring.transactions import transactions_feed
+from monitoring.summaries.emit import summary_dedupe_key
+from monitoring.summaries.models import MonitoredInterface, ServiceSummary
+from monitoring.summaries.selectors import interface_latest_figures
+from monitoring.summaries.services import transactions_feed
+from monitoring.summaries.tasks import hosted_summary_action, invoked_summary_action
 from portal.clock import parse_instant
 from portal.models import MessageStatus, OutboundMessage
 from portal.services import outbox_publish_all
@@ -168,7 +168,7 @@ def test_the_same_interval_of_two_tasks_gives_each_its_summary(task_run, now):
 
 def test_an_interface_of_the_other_direction_is_skipped_with_a_warning(task_run, now, caplog):
     now(END)
-    with caplog.at_level(logging.WARNING, logger="monitoring.summaries"):
+    with caplog.at_level(logging.WARNING, logger="monitoring.summaries.emit"):
         hosted_summary_action(task_run(START, END, ("PAYMENT_ORIGINATOR", "LIQUIDITY_SERVICE"), subtype="HOSTED_SERVICE_MONITOR"))
         invoked_summary_action(task_run(START, END, ("PAYMENT_ORIGINATOR",), subtype="INVOKED_SERVICE_MONITOR"))
 

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from monitoring.models import MonitoredInterface, ServiceSummary, Transaction
-from monitoring.tasks import hosted_summary_action, invoked_summary_action
-from monitoring.transactions import transactions_feed
+from monitoring.summaries.models import MonitoredInterface, ServiceSummary, Transaction
+from monitoring.summaries.services import transactions_feed
+from monitoring.summaries.tasks import hosted_summary_action, invoked_summary_action
 from portal.clock import parse_instant
 from tests.monitoring.conftest import transaction_item
 

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from monitoring.demo_transactions import load_transaction_demo
-from monitoring.models import ServiceSummary, Transaction
-from monitoring.tasks import hosted_summary_action
-from monitoring.transactions import transactions_feed
+from monitoring.summaries.demo import load_transaction_demo
+from monitoring.summaries.models import ServiceSummary, Transaction
+from monitoring.summaries.services import transactions_feed
+from monitoring.summaries.tasks import hosted_summary_action
 from tests.monitoring.conftest import HOSTED, transaction_item
 
 pytestmark = pytest.mark.django_db

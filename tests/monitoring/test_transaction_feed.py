@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from monitoring.models import Transaction
+from monitoring.summaries.models import Transaction
 from portal.clock import parse_instant
 from tests.monitoring.conftest import transaction_item
 

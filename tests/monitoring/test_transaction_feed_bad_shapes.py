@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.models import Transaction
+from monitoring.summaries.models import Transaction
 from tests.monitoring.conftest import transaction_item
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,8 @@ import time
 import pytest
 from django.db import connection, connections, transaction
 
-from monitoring.models import Transaction
-from monitoring.transactions import FeedRefused, transactions_feed
+from monitoring.summaries.models import Transaction
+from monitoring.summaries.services import FeedRefused, transactions_feed
 from tests.monitoring.conftest import transaction_item
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]

@@ -105,7 +105,7 @@ def test_every_mutating_route_is_called_here(portal):
 
 
 def test_every_action_and_change_through_the_api_is_audited(portal, operator, administrator):
-    from scheduling.job_models import Job, JobStatus
+    from scheduling.workflows.models import Job, JobStatus
 
     users = {"admin": administrator, "operator": operator}
     made: dict[str, int] = {}

@@ -9,17 +9,13 @@ from collections.abc import Callable
 import pytest
 
 from portal import clock
-from scheduling import job_services
-from scheduling.job_models import Job, JobAttempt, Spool
-from scheduling.models import CalendarGroup, SchedulerTask, Subtype
-from scheduling.services import (
-    calendar_group_create,
-    heartbeat_tick,
-    job_add,
-    job_start,
-    scheduler_task_create,
-    workflow_load,
-)
+from scheduling.scheduler.calendars import calendar_group_create
+from scheduling.scheduler.heartbeat import heartbeat_tick
+from scheduling.scheduler.models import CalendarGroup, SchedulerTask, Subtype
+from scheduling.scheduler.services import scheduler_task_create
+from scheduling.workflows import dispatcher, worker
+from scheduling.workflows.models import Job, JobAttempt, Spool
+from scheduling.workflows.services import job_add, job_start, workflow_load
 from tests.scheduling.actions import RECORDER, Recorder
 
 RECORD = "tests.scheduling.actions.record"
@@ -128,13 +124,13 @@ class HeldClaims:
     def run_all(self) -> list[str]:
         """Run the claims held so far (claims made meanwhile stay held)."""
         claims, self.claims = self.claims, []
-        return [job_services.job_run(job_id=job_id, token=token) for job_id, token in claims]
+        return [worker.job_run(job_id=job_id, token=token) for job_id, token in claims]
 
 
 @pytest.fixture
 def held(monkeypatch) -> HeldClaims:
     holder = HeldClaims()
-    monkeypatch.setattr(job_services, "_job_enqueue", holder.enqueue)
+    monkeypatch.setattr(dispatcher, "_job_enqueue", holder.enqueue)
     return holder
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from scheduling.business_time import Calendar, calendars_next_open, wall_instant
+from scheduling.scheduler.business_time import Calendar, calendars_next_open, wall_instant
 from tests.scheduling.conftest import utc
 
 

@@ -9,8 +9,8 @@ from django.db import connection
 
 from portal import clock
 from portal.models import AuditEntry
-from scheduling import services
-from scheduling.models import SchedulerTask, TaskState
+from scheduling.scheduler import heartbeat
+from scheduling.scheduler.models import SchedulerTask, TaskState
 from tests.scheduling.conftest import utc
 
 TASKS = 12
@@ -25,19 +25,19 @@ def test_two_concurrent_ticks_run_each_action_once(recorder, make_task, monkeypa
 
     # Both ticks read the same due tasks before either claims any: the worst interleaving.
     both_read = threading.Barrier(2, timeout=30)
-    read_due = services.tasks_due
+    read_due = heartbeat.tasks_due
 
     def due_then_wait(now):
         found = read_due(now)
         both_read.wait()
         return found
 
-    monkeypatch.setattr(services, "tasks_due", due_then_wait)
+    monkeypatch.setattr(heartbeat, "tasks_due", due_then_wait)
     reports, errors = [], []
 
     def tick() -> None:
         try:
-            reports.append(services.heartbeat_tick())
+            reports.append(heartbeat.heartbeat_tick())
         except Exception as exc:  # noqa: BLE001  - surfaced by the assertion below
             errors.append(exc)
         finally:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from portal import clock
-from scheduling.services import heartbeat_tick
+from scheduling.scheduler.heartbeat import heartbeat_tick
 from tests.scheduling.conftest import utc
 
 pytestmark = pytest.mark.django_db

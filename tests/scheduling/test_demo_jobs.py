@@ -8,8 +8,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from portal.services import demo_load
-from scheduling.job_models import Job, JobStatus, Spool
-from scheduling.services import jobs_dispatch
+from scheduling.workflows.dispatcher import jobs_dispatch
+from scheduling.workflows.models import Job, JobStatus, Spool
 from tests.scheduling.conftest import history
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def test_demo_loader_creates_the_spool_and_a_first_job_once(now):
     start = now("2026-03-02T10:00:00Z")
-    assert "scheduling.demo_jobs.load_demo" in django_settings.DEMO_LOADERS
+    assert "scheduling.workflows.demo.load_demo" in django_settings.DEMO_LOADERS
     demo_load()
     demo_load()
 

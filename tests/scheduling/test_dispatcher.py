@@ -6,14 +6,10 @@ import datetime as dt
 
 import pytest
 
-from scheduling import job_services
-from scheduling.job_models import Job, JobAttempt, JobStatus
-from scheduling.services import (
-    job_start,
-    jobs_dispatch,
-    scheduler_resume,
-    scheduler_shutdown,
-)
+from scheduling.workflows import worker
+from scheduling.workflows.dispatcher import jobs_dispatch
+from scheduling.workflows.models import Job, JobAttempt, JobStatus
+from scheduling.workflows.services import job_start, scheduler_resume, scheduler_shutdown
 from tests.scheduling.conftest import TEST_ACTOR, history
 
 pytestmark = pytest.mark.django_db
@@ -187,7 +183,7 @@ def test_commands_run_in_the_project_directory_with_the_job_in_their_environment
 
 
 def test_a_job_waiting_for_a_later_timestamp_is_not_started(load_spool, waiting_job, now):
-    from scheduling.services import job_schedule
+    from scheduling.workflows.services import job_schedule
 
     now(NOW)
     job = waiting_job(load_spool("[1]\ncommand=true\n"), 1)
@@ -322,7 +318,7 @@ def test_a_running_job_finishes_after_shutdown_but_its_next_step_waits(load_spoo
 
 
 def test_a_disabled_spool_starts_nothing(load_spool, waiting_job, now):
-    from scheduling.services import spool_set_enabled
+    from scheduling.workflows.services import spool_set_enabled
 
     now(NOW)
     spool = load_spool("[1]\ncommand=true\n")
@@ -332,7 +328,7 @@ def test_a_disabled_spool_starts_nothing(load_spool, waiting_job, now):
 
 
 def test_pause_of_a_running_job_lets_the_attempt_finish_then_pauses(load_spool, waiting_job, now, held):
-    from scheduling.services import job_pause
+    from scheduling.workflows.services import job_pause
 
     now(NOW)
     job = waiting_job(load_spool("[1]\ncommand=true\nnext=2\n[2]\ncommand=true\n"), 1)
@@ -377,7 +373,7 @@ def test_a_free_worker_takes_waiting_claims_then_due_jobs_oldest_first(load_spoo
     first_claim = held.claims[0]
     held.claims = held.claims[:1]  # the broker delivers only the first task
 
-    job_services.job_run(job_id=first_claim[0], token=first_claim[1])
+    worker.job_run(job_id=first_claim[0], token=first_claim[1])
 
     assert set(Job.objects.values_list("status", flat=True)) == {S.OK}
     order = list(JobAttempt.objects.order_by("started_at", "id").values_list("job_id", flat=True))

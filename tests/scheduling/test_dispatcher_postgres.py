@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from scheduling.job_models import Job, JobAttempt, JobStatus
-from scheduling.services import job_add, job_start, workflow_load
+from scheduling.workflows.models import Job, JobAttempt, JobStatus
+from scheduling.workflows.services import job_add, job_start, workflow_load
 
 JOBS_PER_SPOOL = 20
 

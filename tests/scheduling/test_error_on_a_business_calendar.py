@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scheduling.models import TaskState
-from scheduling.services import scheduler_task_resume, scheduler_task_suspend
+from scheduling.scheduler.models import TaskState
+from scheduling.scheduler.services import scheduler_task_resume, scheduler_task_suspend
 from tests.scheduling.conftest import utc
 
 pytestmark = pytest.mark.django_db

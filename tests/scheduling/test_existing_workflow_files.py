@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scheduling.services import workflow_load
-from scheduling.workflow import WorkflowError, parse_workflow
+from scheduling.workflows.services import workflow_load
+from scheduling.workflows.workflow import WorkflowError, parse_workflow
 from tests.scheduling.conftest import TEST_ACTOR
 
 REAL_FILE = """\

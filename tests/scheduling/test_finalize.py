@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.conf import settings as django_settings
 
-from scheduling.job_models import Job, JobStatus
-from scheduling.job_tasks import finalize_generations
-from scheduling.services import jobs_dispatch
+from scheduling.workflows.dispatcher import jobs_dispatch
+from scheduling.workflows.models import Job, JobStatus
+from scheduling.workflows.tasks import finalize_generations
 
 pytestmark = pytest.mark.django_db
 
@@ -55,4 +55,4 @@ def test_a_generation_ok_for_n_days_gets_one_finalize_job(load_spool, waiting_jo
 
 
 def test_the_check_is_scheduled_hourly():
-    assert django_settings.PORTAL_SCHEDULES["workflow-finalize"] == ("scheduling.job_tasks.finalize_generations", 60)
+    assert django_settings.PORTAL_SCHEDULES["workflow-finalize"] == ("scheduling.workflows.tasks.finalize_generations", 60)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from scheduling.job_models import Job, JobStatus
-from scheduling.services import jobs_dispatch
+from scheduling.workflows.dispatcher import jobs_dispatch
+from scheduling.workflows.models import Job, JobStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from django.core.management import CommandError, call_command
 
 from portal import clock
 from portal.models import Heartbeat, OutboundMessage
-from scheduling.models import TaskState
-from scheduling.services import heartbeat_loop
+from scheduling.scheduler.heartbeat import heartbeat_loop
+from scheduling.scheduler.models import TaskState
 from tests.scheduling.conftest import utc
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +93,7 @@ def test_the_loop_starts_with_heartbeat_start_and_hands_due_tasks_to_workers(rec
     make_task(interval_seconds=60)
     events = []
     stop = StopAfter(ticks=3)
-    import scheduling.services as services
+    import scheduling.scheduler.heartbeat as services
 
     real_tick = services.heartbeat_tick
 
@@ -115,12 +115,12 @@ def test_the_loop_starts_with_heartbeat_start_and_hands_due_tasks_to_workers(rec
 def test_setup_schedules_declares_the_heartbeat_schedule_and_its_task_ticks(recorder, make_task, now, monkeypatch):
     from django_q.models import Schedule
 
-    from scheduling import tasks
+    from scheduling.scheduler import tasks
 
     call_command("setup_schedules")
     call_command("setup_schedules")
     schedule = Schedule.objects.get(name="heartbeat")
-    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("scheduling.tasks.heartbeat", Schedule.MINUTES, 1)
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("scheduling.scheduler.tasks.heartbeat", Schedule.MINUTES, 1)
 
     monkeypatch.setattr(tasks, "_started", False)  # a fresh worker process
     now("2026-03-02T10:00:00Z")

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from portal.models import AuditEntry
-from scheduling.models import CalendarEntry, CalendarGroup, SchedulerTask
+from scheduling.scheduler.models import CalendarEntry, CalendarGroup, SchedulerTask
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +68,7 @@ def test_import_holidays_refuses_bad_arguments(make_group, arguments, words):
 
 
 def test_demo_loader_creates_the_target2_calendar_once_and_no_task(now):
-    from scheduling.demo import load_demo
+    from scheduling.scheduler.demo import load_demo
 
     now("2026-03-02T10:00:00Z")
     load_demo()

@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
 
 from portal.models import AuditEntry
-from scheduling.job_models import Job, JobStatus
-from scheduling.services import (
+from scheduling.workflows.models import Job, JobStatus
+from scheduling.workflows.services import (
     InvalidInput,
     JobConflict,
     job_add,
@@ -175,7 +175,7 @@ def test_cli_acts_as_a_named_user_with_their_role(job_in, viewer, operator):
 
 
 def test_cli_shutdown_resume_and_reload_are_audited(load_spool, write_workflow):
-    from scheduling.job_models import SchedulerControl
+    from scheduling.workflows.models import SchedulerControl
 
     spool = load_spool(WORKFLOW)
     call_command("jobs", "shutdown", "--reason", "database upgrade")

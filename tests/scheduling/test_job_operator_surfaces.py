@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from portal.models import AuditEntry
-from scheduling.job_models import Job, JobStatus
-from scheduling.services import job_add
+from scheduling.workflows.models import Job, JobStatus
+from scheduling.workflows.services import job_add
 from tests.scheduling.conftest import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +99,7 @@ def test_api_filters_take_comma_lists_and_any_case(spool, api_client_for, viewer
 
 
 def test_cli_resume_is_also_spelled_as_the_api_spells_it(spool):
-    from scheduling.job_models import SchedulerControl
+    from scheduling.workflows.models import SchedulerControl
 
     call_command("jobs", "shutdown")
     call_command("jobs", "resume")

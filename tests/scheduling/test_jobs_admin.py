@@ -7,8 +7,8 @@ from django.contrib.auth.models import Group, User
 
 from portal import roles
 from portal.models import AuditEntry
-from scheduling.job_models import Job, JobStatus, SchedulerControl, Spool
-from scheduling.services import job_add
+from scheduling.workflows.models import Job, JobStatus, SchedulerControl, Spool
+from scheduling.workflows.services import job_add
 from tests.scheduling.conftest import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from portal.models import AuditEntry
-from scheduling.job_models import Job, JobStatus, SchedulerControl
-from scheduling.services import job_add
+from scheduling.workflows.models import Job, JobStatus, SchedulerControl
+from scheduling.workflows.services import job_add
 from tests.scheduling.conftest import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db
@@ -126,7 +126,7 @@ def test_viewers_read_but_may_not_command(spools, api_client_for, viewer, feeder
 
 
 def test_attempt_history_of_a_job(spools, api_client_for, viewer, waiting_job):
-    from scheduling.services import jobs_dispatch
+    from scheduling.workflows.dispatcher import jobs_dispatch
 
     job = waiting_job(spools[0], 1)
     jobs_dispatch()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.transactions import transactions_feed
-from scheduling.job_models import Job, JobStatus
-from scheduling.services import job_add, scheduler_task_create
+from monitoring.summaries.services import transactions_feed
+from scheduling.scheduler.services import scheduler_task_create
+from scheduling.workflows.models import Job, JobStatus
+from scheduling.workflows.services import job_add
 from tests.portal.test_metrics import sample
 from tests.scheduling.conftest import TEST_ACTOR
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from scheduling.job_models import Job, JobStatus
-from scheduling.services import job_add, job_comment
+from scheduling.workflows.models import Job, JobStatus
+from scheduling.workflows.services import job_add, job_comment
 from tests.scheduling.conftest import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db

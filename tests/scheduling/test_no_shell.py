@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
-from scheduling.job_models import Job, Spool
-from scheduling.services import job_comment, jobs_dispatch
+from scheduling.workflows.dispatcher import jobs_dispatch
+from scheduling.workflows.models import Job, Spool
+from scheduling.workflows.services import job_comment
 from tests.scheduling.conftest import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db

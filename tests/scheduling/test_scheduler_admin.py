@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portal.models import AuditEntry
-from scheduling.models import CalendarEntry, CalendarGroup, SchedulerTask, TaskState
+from scheduling.scheduler.models import CalendarEntry, CalendarGroup, SchedulerTask, TaskState
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from portal.models import AuditEntry
-from scheduling.models import SchedulerTask, TaskState
-from scheduling.services import scheduler_task_disable, scheduler_task_suspend
+from scheduling.scheduler.models import SchedulerTask, TaskState
+from scheduling.scheduler.services import scheduler_task_disable, scheduler_task_suspend
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +64,7 @@ def test_editing_a_task_through_the_api_is_audited(administrator, api_client_for
 
 
 def test_tasks_filter_by_state_interface_and_group(viewer, api_client_for, make_task, make_group, now, operator):
-    from monitoring.models import MonitoredInterface
+    from monitoring.summaries.models import MonitoredInterface
 
     now("2026-03-02T10:00:00Z")
     group = make_group("TARGET2")

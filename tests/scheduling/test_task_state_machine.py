@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from portal.models import AuditEntry
-from scheduling.models import SchedulerTask, Subtype, TaskState
-from scheduling.services import (
+from scheduling.scheduler.models import SchedulerTask, Subtype, TaskState
+from scheduling.scheduler.services import (
     TransitionRefused,
     scheduler_task_disable,
     scheduler_task_enable,
@@ -62,7 +62,7 @@ def test_a_due_tick_runs_the_action_over_the_interval_and_returns_to_active(reco
 
 
 def test_the_action_receives_the_tasks_interface_codes(recorder, make_task, tick, now):
-    from monitoring.models import MonitoredInterface
+    from monitoring.summaries.models import MonitoredInterface
 
     now("2026-03-02T10:00:00Z")
     hosted = MonitoredInterface.objects.filter(direction="HOSTED")
@@ -282,7 +282,7 @@ def test_heartbeat_start_starts_enabled_tasks_left_inactive(recorder, tick, now)
 def test_a_claim_whose_worker_was_lost_expires_into_error_and_is_retried(recorder, make_task, tick, now, settings, monkeypatch):
     settings.SCHEDULER_CLAIM_SECONDS = 660
     handed = []
-    monkeypatch.setattr("scheduling.services.scheduler_task_hand_off", lambda **claim: handed.append(claim))
+    monkeypatch.setattr("scheduling.scheduler.heartbeat.scheduler_task_hand_off", lambda **claim: handed.append(claim))
     now("2026-03-02T10:00:00Z")
     task = make_task(interval_seconds=300)
     tick("2026-03-02T10:05:00Z", inline=False)  # handed to a worker that dies
@@ -309,7 +309,7 @@ def test_a_claim_whose_worker_was_lost_expires_into_error_and_is_retried(recorde
 
 def test_disabling_a_processing_task_discards_its_running_action(recorder, make_task, tick, now, operator, monkeypatch):
     handed = []
-    monkeypatch.setattr("scheduling.services.scheduler_task_hand_off", lambda **claim: handed.append(claim))
+    monkeypatch.setattr("scheduling.scheduler.heartbeat.scheduler_task_hand_off", lambda **claim: handed.append(claim))
     now("2026-03-02T10:00:00Z")
     task = make_task(interval_seconds=300)
     tick("2026-03-02T10:05:00Z", inline=False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from portal.models import MessageStatus, OutboundMessage
-from scheduling.job_models import JobStatus
-from scheduling.services import job_add, job_start
+from scheduling.workflows.models import JobStatus
+from scheduling.workflows.services import job_add, job_start
 from tests.scheduling.conftest import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from scheduling.job_models import Job, JobStatus
-from scheduling.services import job_add, job_comment, job_start
+from scheduling.workflows.models import Job, JobStatus
+from scheduling.workflows.services import job_add, job_comment, job_start
 from tests.scheduling.conftest import TEST_ACTOR
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]

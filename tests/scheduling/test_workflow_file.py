@@ -6,9 +6,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from portal.models import AuditEntry
-from scheduling.job_models import Spool, WorkflowVersion
-from scheduling.services import InvalidInput, workflow_load
-from scheduling.workflow import WorkflowError, parse_delay, parse_weekdays, parse_workflow
+from scheduling.workflows.models import Spool, WorkflowVersion
+from scheduling.workflows.services import InvalidInput, workflow_load
+from scheduling.workflows.workflow import WorkflowError, parse_delay, parse_weekdays, parse_workflow
 from tests.scheduling.conftest import TEST_ACTOR
 
 EXAMPLE_CHAIN = """

@@ -10,11 +10,13 @@ import subprocess
 import pytest
 from django.core.management import call_command
 
-from scheduling import job_services
-from scheduling.command import run_command
-from scheduling.job_models import Job, JobAttempt, JobStatus
-from scheduling.models import TaskEvent
-from scheduling.services import heartbeat_tick, job_reset, jobs_dispatch, jobs_mark_zombies
+from scheduling.scheduler.heartbeat import heartbeat_tick
+from scheduling.scheduler.models import TaskEvent
+from scheduling.workflows import dispatcher, worker
+from scheduling.workflows.command import run_command
+from scheduling.workflows.dispatcher import jobs_dispatch, jobs_mark_zombies
+from scheduling.workflows.models import Job, JobAttempt, JobStatus
+from scheduling.workflows.services import job_reset
 from tests.scheduling.conftest import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db
@@ -110,15 +112,15 @@ def test_the_lease_renews_only_while_the_job_is_still_this_workers(load_spool, w
     jobs_dispatch()
     [(job_id, token)] = held.claims
     now((NOW + dt.timedelta(seconds=5)).isoformat())
-    assert job_services._lease_renew(job_id, token) is True
+    assert worker._lease_renew(job_id, token) is True
     job.refresh_from_db()
     assert job.lease_until == NOW + dt.timedelta(seconds=5 + 30)
 
-    assert job_services.jobs_mark_zombies() == 0  # the lease is fresh
+    assert dispatcher.jobs_mark_zombies() == 0  # the lease is fresh
     Job.objects.filter(id=job.id).update(lease_until=NOW)
     now((NOW + dt.timedelta(seconds=10)).isoformat())
-    job_services.jobs_mark_zombies()
-    assert job_services._lease_renew(job_id, token) is False
+    dispatcher.jobs_mark_zombies()
+    assert worker._lease_renew(job_id, token) is False
 
 
 def test_heartbeat_start_finds_jobs_whose_worker_process_is_gone(picked):

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from monitoring.batch_load import ArrivalFileError, arrival_rows_read, arrivals_load
+from monitoring.batches.load import ArrivalFileError, arrival_rows_read, arrivals_load
 from portal import clock
 from portal.lib.loop import StopSignal
 

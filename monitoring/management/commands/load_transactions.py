@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from monitoring.transactions import (
+from monitoring.summaries.services import (
     FIELDS,
     MAX_FEED_ITEMS,
     READ_ONLY_FIELDS,

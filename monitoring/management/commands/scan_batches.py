@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from monitoring.batch_scan import batch_scan
+from monitoring.batches.scan import batch_scan
 from portal import clock
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from portal import clock
-from scheduling.models import TaskEvent
-from scheduling.services import heartbeat_tick
+from scheduling.scheduler.heartbeat import heartbeat_tick
+from scheduling.scheduler.models import TaskEvent
 
 
 class Command(BaseCommand):

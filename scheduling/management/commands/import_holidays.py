@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from scheduling.models import CalendarGroup
-from scheduling.services import holidays_import
+from scheduling.scheduler.calendars import holidays_import
+from scheduling.scheduler.models import CalendarGroup
 
 
 class Command(BaseCommand):

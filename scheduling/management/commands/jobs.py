@@ -4,9 +4,9 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
 from portal import clock
-from scheduling.job_models import Job, Spool
 from scheduling.management.commands._cli import add_actor_arguments, cli_actor, cli_instant
-from scheduling.services import (
+from scheduling.workflows.models import Job, Spool
+from scheduling.workflows.services import (
     InvalidInput,
     JobConflict,
     job_add,

@@ -6,10 +6,9 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
 from portal import clock
-from scheduling.job_services import workflow_path
 from scheduling.management.commands._cli import add_actor_arguments, cli_actor
-from scheduling.services import InvalidInput, workflow_load
-from scheduling.workflow import WorkflowError
+from scheduling.workflows.services import InvalidInput, workflow_load, workflow_path
+from scheduling.workflows.workflow import WorkflowError
 
 
 class Command(BaseCommand):

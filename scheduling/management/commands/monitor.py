@@ -14,8 +14,8 @@ from rich.text import Text
 
 from portal import clock
 from portal.lib.loop import StopSignal
-from scheduling.job_models import Job, JobStatus
-from scheduling.selectors import job_counts_by_status, jobs_filtered, scheduler_state
+from scheduling.workflows.models import Job, JobStatus
+from scheduling.workflows.selectors import job_counts_by_status, jobs_filtered, scheduler_state
 
 COLUMNS = ("ID", "Spoolname", "Generation", "State", "Attempt", "Type", "Status", "Timestamp", "Comment")
 MIN_WIDTHS = {"ID": 3, "Status": 8, "Timestamp": 19, "Comment": 7}

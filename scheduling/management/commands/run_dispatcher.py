@@ -9,7 +9,7 @@ from django.db import connection
 
 from portal import clock
 from portal.lib.loop import StopSignal
-from scheduling.services import dispatcher_cycle
+from scheduling.workflows.dispatcher import dispatcher_cycle
 
 log = logging.getLogger(__name__)
 # finalizeAfterDays is checked hourly (DOMAIN §3); the django-q2 schedule `workflow-finalize` does it too.

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from portal.lib.loop import StopSignal
-from scheduling.services import heartbeat_loop
+from scheduling.scheduler.heartbeat import heartbeat_loop
 
 
 class Command(BaseCommand):

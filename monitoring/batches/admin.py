@@ -1,0 +1,262 @@
+"""Admin of the batch monitor: configs with their sources, windows, held arrivals and files.
+
+Rights follow the portal's roles: readers look, Operators fail windows, release held
+arrivals and scan, Administrators change configs. Every change goes through the services.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.template.response import TemplateResponse
+
+from monitoring.batches import selectors as selectors
+from monitoring.batches import services as services
+from monitoring.batches.models import AlertState, BatchConfig, BatchFile, BatchSource, BatchWindow, HeldArrival
+from monitoring.batches.scan import batch_scan_now
+from portal import roles
+from portal.admin import ConfigInline, ReadOnlyAdmin
+
+REASON_TEMPLATE = "admin/monitoring/reason_action.html"
+
+
+def ask_reason(modeladmin, request, queryset, *, action: str, question: str, submit: str):
+    """The intermediate page of an action that needs a reason; None once one was given."""
+    reason = request.POST.get("reason", "").strip()
+    if request.POST.get("confirm") and reason:
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": question,
+        "queryset": queryset,
+        "action": action,
+        "submit": submit,
+        "opts": modeladmin.model._meta,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "missing_reason": bool(request.POST.get("confirm")),
+    }
+    return TemplateResponse(request, REASON_TEMPLATE, context)
+
+
+# --- configs ------------------------------------------------------------------------------
+
+
+class SourceFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        names = [
+            form.cleaned_data["name"]
+            for form in self.forms
+            if form.cleaned_data.get("name") and not form.cleaned_data.get("DELETE")
+        ]
+        if not names:
+            raise ValidationError("A config expects at least one source.")
+        if len(set(names)) != len(names):
+            raise ValidationError("A source is listed twice.")
+        errors = services.batch_config_conflicts(
+            tenant=self.instance.tenant, name=self.instance.name, sources=names, exclude_id=self.instance.pk
+        )
+        source_errors = [e.message for e in errors if e.field == "sources"]
+        if source_errors:
+            raise ValidationError(source_errors)
+
+
+class BatchSourceInline(ConfigInline):
+    model = BatchSource
+    formset = SourceFormSet
+    fields = ["name"]
+    extra = 1
+
+
+@admin.register(BatchConfig)
+class BatchConfigAdmin(ReadOnlyAdmin):
+    list_display = [
+        "name", "tenant", "active", "exception_check", "window_hours", "max_wait_hours", "realert_minutes",
+        "interface", "source_names", "latest_window_status", "alert_state",
+    ]
+    list_filter = ["tenant", "active", "exception_check", "interface", "alert__state"]
+    search_fields = ["name", "tenant", "sources__name", "target_app", "target_workflow"]
+    list_select_related = ["interface", "alert", "latest_window"]
+    inlines = [BatchSourceInline]
+    fields = [
+        "tenant", "name", "description", "window_hours", "max_wait_hours", "target_app", "target_workflow",
+        "active", "exception_check", "realert_minutes", "interface",
+    ]
+    actions = ["scan_now"]
+
+    def get_queryset(self, request) -> QuerySet[BatchConfig]:
+        return super().get_queryset(request).prefetch_related("sources")
+
+    def has_add_permission(self, request) -> bool:
+        return roles.can_administer(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return roles.can_administer(request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return roles.can_administer(request.user)
+
+    @admin.display(description="sources")
+    def source_names(self, config: BatchConfig) -> str:
+        return ", ".join(sorted(s.name for s in config.sources.all()))
+
+    @admin.display(description="latest window")
+    def latest_window_status(self, config: BatchConfig) -> str:
+        window = config.latest_window
+        return f"{window.status} {window.window_start:%Y-%m-%d %H:%M}" if window else "-"
+
+    @admin.display(description="alert", ordering="alert__state")
+    def alert_state(self, config: BatchConfig) -> str:
+        alert = getattr(config, "alert", None)
+        return alert.state if alert is not None else AlertState.NONE
+
+    def save_model(self, request, obj: BatchConfig, form, change: bool) -> None:
+        request._batch_config_before = (
+            services.batch_config_snapshot(BatchConfig.objects.get(pk=obj.pk)) if change else None
+        )
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        services.batch_config_changed(
+            actor=request.user,
+            config_id=form.instance.pk,
+            before=request._batch_config_before,
+            action="batch_config.update" if change else "batch_config.create",
+        )
+
+    def delete_model(self, request, obj: BatchConfig) -> None:
+        services.batch_config_delete(actor=request.user, config_id=obj.pk)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for config in queryset:
+            services.batch_config_delete(actor=request.user, config_id=config.pk)
+
+    @admin.action(description="Scan now (selected configs)", permissions=["operate"])
+    def scan_now(self, request, queryset) -> None:
+        report = batch_scan_now(actor=request.user, config_ids=list(queryset.values_list("id", flat=True)))
+        self.message_user(request, f"Scan: {report}", messages.SUCCESS)
+
+
+# --- windows ---------------------------------------------------------------------------------
+
+
+class AlertStateFilter(admin.SimpleListFilter):
+    title = "alert state"
+    parameter_name = "alert_state"
+
+    def lookups(self, request, model_admin):
+        return AlertState.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(alert_state=self.value()) if self.value() else queryset
+
+
+@admin.register(BatchWindow)
+class BatchWindowAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id", "config", "tenant", "status", "window_start", "window_end", "sla", "counts", "missing",
+        "trigger_status", "alert",
+    ]
+    list_filter = ["status", "config__tenant", ("config", admin.RelatedOnlyFieldListFilter), AlertStateFilter, "trigger_status"]
+    search_fields = ["config__name", "config__tenant", "=id"]
+    date_hierarchy = "window_start"
+    readonly_fields = [
+        "config", "status", "extract_timestamp", "window_start", "window_end", "sla", "expected_count",
+        "received_count", "missing", "max_wait_hours", "trigger_status", "opened_at", "completed_at", "failed_at",
+        "failed_by", "fail_reason",
+    ]
+    actions = ["fail_windows"]
+
+    def get_queryset(self, request) -> QuerySet[BatchWindow]:
+        return selectors.windows_for_listing()
+
+    @admin.display(ordering="config__tenant")
+    def tenant(self, window: BatchWindow) -> str:
+        return window.config.tenant
+
+    @admin.display(description="received")
+    def counts(self, window: BatchWindow) -> str:
+        return f"{window.received_count}/{window.expected_count}"
+
+    @admin.display(description="missing sources")
+    def missing(self, window: BatchWindow) -> str:
+        return ", ".join(selectors.window_missing_sources(window)) or "-"
+
+    @admin.display(description="alert state", ordering="alert_state")
+    def alert(self, window: BatchWindow) -> str:
+        return window.alert_state
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Fail window (with a reason)", permissions=["operate"])
+    def fail_windows(self, request, queryset):
+        page = ask_reason(
+            self, request, queryset, action="fail_windows", question="Fail these windows?", submit="Fail windows"
+        )
+        if page is not None:
+            return page
+        reason = request.POST["reason"].strip()
+        for window in queryset:
+            try:
+                outcome = services.batch_window_fail(window_id=window.id, actor=request.user, reason=reason)
+            except services.WindowStateError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            self.message_user(
+                request, f"Window {window.id} FAILED; {outcome.applied} held arrival(s) applied.", messages.SUCCESS
+            )
+        return None
+
+
+# --- held arrivals and files ---------------------------------------------------------------
+
+
+@admin.register(HeldArrival)
+class HeldArrivalAdmin(ReadOnlyAdmin):
+    list_display = ["id", "config", "source_name", "extract_timestamp", "received_at", "blocked_by"]
+    list_filter = ["config__tenant", ("config", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["source_name", "config__name"]
+    actions = ["release"]
+
+    def get_queryset(self, request) -> QuerySet[BatchFile]:
+        return selectors.held_arrivals(HeldArrival)
+
+    @admin.display(description="waits behind")
+    def blocked_by(self, file: BatchFile) -> str:
+        blocker = selectors.held_blocker(file)
+        span = f"{blocker['window_start']:%Y-%m-%d %H:%M} to {blocker['window_end']:%Y-%m-%d %H:%M}"
+        return f"window {blocker['window_id']} ({span}, OPEN)" if blocker["window_id"] else f"unopened window {span}"
+
+    @admin.action(description="Release: fail the window that blocks them (with a reason)", permissions=["operate"])
+    def release(self, request, queryset):
+        page = ask_reason(
+            self, request, queryset, action="release", question="Fail the windows that hold these arrivals back?",
+            submit="Fail blocking windows",
+        )
+        if page is not None:
+            return page
+        reason = request.POST["reason"].strip()
+        for file in queryset:
+            if not BatchFile.objects.filter(id=file.id, held=True).exists():
+                continue  # released by an earlier one of the selection
+            outcome = services.held_arrival_release(file_id=file.id, actor=request.user, reason=reason)
+            self.message_user(
+                request,
+                f"Window {outcome.window.id} FAILED; {outcome.applied} held arrival(s) applied, {outcome.still_held} still held.",
+                messages.SUCCESS,
+            )
+        return None
+
+
+@admin.register(BatchFile)
+class BatchFileAdmin(ReadOnlyAdmin):
+    list_display = ["id", "config", "source_name", "extract_timestamp", "received_at", "window", "exception", "held", "counted"]
+    list_filter = ["exception", "held", "counted", "config__tenant", ("config", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["source_name", "config__name", "=window__id"]
+    list_select_related = ["config", "window", "window__config"]
+    date_hierarchy = "received_at"
+    readonly_fields = [f.name for f in BatchFile._meta.fields]

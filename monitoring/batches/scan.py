@@ -1,0 +1,197 @@
+"""The batch scan (DOMAIN §1): alert states of configs and their control messages.
+
+The cost follows the alerts, not the tables. Every config has one ``BatchAlert`` row
+whose ``due_at`` says when its state could next change: the end or the SLA of its
+latest window, its re-alert time, or "now" after a write that moved its windows.
+A scan reads only the rows due at its ``now`` (a partial index), claims them with a
+conditional UPDATE, evaluates them from each config's latest-window pointer, and
+writes its messages and the new alert rows in bulk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from monitoring.batches import messages as msg
+from monitoring.batches.models import (
+    AlertState,
+    BatchAlert,
+    BatchConfig,
+    BatchFile,
+    BatchSource,
+    BatchWindow,
+    WindowStatus,
+)
+from portal import clock
+from portal.lib.bulk import rows_update
+from portal.services import PendingMessage, audit_record, outbox_enqueue_bulk
+
+SCAN_CHUNK = 500
+RECOVERED = "RECOVERED"
+
+
+@dataclass
+class ScanReport:
+    evaluated: int = 0
+    closed: int = 0  # alerts of deactivated configs, closed without a message
+    messages: Counter = field(default_factory=Counter)
+
+    def __str__(self) -> str:
+        sent = ", ".join(f"{state} {count}" for state, count in sorted(self.messages.items())) or "none"
+        return f"evaluated {self.evaluated} config(s); messages: {sent}; closed silently: {self.closed}"
+
+
+@dataclass
+class Decision:
+    alert: BatchAlert
+    state: str  # the message's state word, or "" for none
+    window: BatchWindow | None
+    closed: bool = False  # the alert of a deactivated config ended without a message
+
+
+def batch_scan(
+    *,
+    now: dt.datetime,
+    interface_codes: tuple[str, ...] | list[str] = (),
+    config_ids: list[int] | None = None,
+    chunk_size: int = SCAN_CHUNK,
+) -> ScanReport:
+    """Scan the configs of ``interface_codes`` (all when empty) whose alert state may change at ``now``."""
+    due = BatchAlert.objects.filter(due_at__lte=now)
+    if interface_codes:
+        due = due.filter(config__interface__code__in=list(interface_codes))
+    if config_ids is not None:
+        due = due.filter(config_id__in=list(config_ids))
+    ids = list(due.order_by("config_id").values_list("config_id", flat=True))
+    report = ScanReport()
+    for start in range(0, len(ids), chunk_size):
+        with transaction.atomic():
+            scan_chunk(ids[start : start + chunk_size], now=now, report=report)
+    return report
+
+
+def batch_scan_configs(*, now: dt.datetime, config_ids: list[int]) -> ScanReport:
+    """Scan these configs at ``now``, due or not."""
+    BatchAlert.objects.filter(config_id__in=config_ids).update(due_at=now)
+    return batch_scan(now=now, config_ids=config_ids)
+
+
+def batch_scan_now(*, actor, config_ids: list[int]) -> ScanReport:
+    """An operator's "scan now" (admin): these configs, at the clock's now, audited."""
+    report = batch_scan_configs(now=clock.now(), config_ids=config_ids)
+    audit_record(
+        actor=actor,
+        action="batch_scan.now",
+        object_type=BatchConfig._meta.label,
+        object_id=",".join(str(i) for i in config_ids)[:64],
+        after={"evaluated": report.evaluated, "messages": dict(report.messages)},
+    )
+    return report
+
+
+def scan_chunk(ids: list[int], *, now: dt.datetime, report: ScanReport) -> None:
+    token = uuid.uuid4()
+    # The claim: only rows still due are taken, and they are left not due. A second scan
+    # at the same time waits for this transaction and then finds nothing to take.
+    if not BatchAlert.objects.filter(config_id__in=ids, due_at__lte=now).update(claim_token=token):
+        return
+    alerts = list(
+        BatchAlert.objects.filter(claim_token=token).select_related("config", "config__latest_window").order_by("config_id")
+    )
+    decisions = [decide(alert, now=now) for alert in alerts]
+    messages = build_messages([d for d in decisions if d.state], now=now)
+    for decision in decisions:
+        alert, config = decision.alert, decision.alert.config
+        alert.due_at = min(
+            (t for t in (config.alert_changes_after(now, config.latest_window), alert.realert_at(config.realert_minutes)) if t),
+            default=None,
+        )
+        alert.evaluated_at = now
+        alert.claim_token = None
+        report.evaluated += 1
+        if decision.state:
+            report.messages[decision.state] += 1
+    report.closed += sum(1 for d in decisions if d.closed)
+    rows_update(
+        alerts, ["state", "window", "sequence", "transition", "last_message_at", "evaluated_at", "due_at", "claim_token"]
+    )
+    outbox_enqueue_bulk(messages=messages)
+
+
+def decide(alert: BatchAlert, *, now: dt.datetime) -> Decision:
+    """Move the alert row to the config's state at ``now``; say which message that change sends."""
+    config = alert.config
+    latest = config.latest_window
+    state = config.alert_state_at(now, latest)
+    if state == AlertState.NONE:
+        if not alert.is_alerting:
+            return Decision(alert, "", None)
+        recovered = config.active and latest is not None
+        alert.state, alert.window, alert.sequence = AlertState.NONE, None, 0
+        alert.transition += 1
+        if not recovered:  # a deactivated config's episode closes without a message
+            return Decision(alert, "", None, closed=True)
+        alert.last_message_at = now
+        return Decision(alert, RECOVERED, latest)
+    realert_at = alert.realert_at(config.realert_minutes)
+    if (alert.state, alert.window_id) != (state, latest.id):
+        alert.state, alert.window, alert.sequence = state, latest, 0
+        alert.transition += 1
+    elif realert_at is not None and now >= realert_at:
+        alert.sequence += 1
+    else:
+        return Decision(alert, "", None)
+    alert.last_message_at = now
+    return Decision(alert, state, latest)
+
+
+def missing_sources(decisions: list[Decision]) -> dict[int, list[str]]:
+    """Window id -> the config's sources it has not received yet, for OPEN windows."""
+    windows = {d.window.id: d.window for d in decisions if d.window.status == WindowStatus.OPEN}
+    if not windows:
+        return {}
+    names: dict[int, set[str]] = defaultdict(set)
+    config_ids = {w.config_id for w in windows.values()}
+    for config_id, name in BatchSource.objects.filter(config_id__in=config_ids).values_list("config_id", "name"):
+        names[config_id].add(name)
+    received: dict[int, set[str]] = defaultdict(set)
+    for window_id, name in BatchFile.objects.filter(window_id__in=list(windows), counted=True).values_list(
+        "window_id", "source_name"
+    ):
+        received[window_id].add(name)
+    return {wid: sorted(names[w.config_id] - received[wid]) for wid, w in windows.items()}
+
+
+def build_messages(decisions: list[Decision], *, now: dt.datetime) -> list[PendingMessage]:
+    missing = missing_sources(decisions)
+    messages = []
+    for decision in decisions:
+        alert, window = decision.alert, decision.window
+        config: BatchConfig = alert.config
+        view = msg.WindowView.of(window)
+        # A finished window misses nothing the next batch needs: its message names no source.
+        names = missing.get(window.id, []) if window.status == WindowStatus.OPEN else []
+        if decision.state == AlertState.OPEN:
+            text = msg.open_text(view, names)
+        elif decision.state == AlertState.DELAYED:
+            text = msg.delayed_text(view, names)
+        else:
+            text = msg.recovered_text(view, window.status)
+        payload = msg.control_message(
+            state=decision.state,
+            config=config,
+            view=view,
+            now=now,
+            text=text,
+            argument=",".join(names) if decision.state != RECOVERED else "",
+            missing=names,
+            sequence=alert.sequence,
+        )
+        key = f"batch-alert:{config.id}:{window.id}:{decision.state}:{alert.sequence}:{alert.transition}"
+        messages.append(PendingMessage(msg.KIND, key, payload))
+    return messages

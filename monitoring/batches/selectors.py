@@ -1,0 +1,107 @@
+"""Reads of the batch monitor that span relations: for the API, the admin and the demo."""
+
+from __future__ import annotations
+
+from django.db.models import Case, CharField, Count, F, Prefetch, QuerySet, Value, When
+
+from monitoring.batches.models import (
+    AlertState,
+    BatchAlert,
+    BatchConfig,
+    BatchFile,
+    BatchSource,
+    BatchWindow,
+    WindowStatus,
+)
+from portal.lib.times import iso_utc
+
+
+def configs_for_listing() -> QuerySet[BatchConfig]:
+    return BatchConfig.objects.select_related("interface").prefetch_related(
+        Prefetch("sources", queryset=BatchSource.objects.order_by("position", "id"))
+    )
+
+
+def windows_for_listing() -> QuerySet[BatchWindow]:
+    """Windows with their config, sources, counted files and ``alert_state`` (the config's
+    alert state when this window is the one it is about, else NONE)."""
+    return (
+        BatchWindow.objects.select_related("config")
+        .prefetch_related(
+            Prefetch("config__sources", queryset=BatchSource.objects.order_by("name")),
+            Prefetch("files", queryset=BatchFile.objects.filter(counted=True).only("id", "window_id", "source_name"), to_attr="counted_files"),
+        )
+        .annotate(
+            alert_state=Case(
+                When(config__alert__window_id=F("id"), then=F("config__alert__state")),
+                default=Value(AlertState.NONE),
+                output_field=CharField(),
+            )
+        )
+    )
+
+
+def window_received_sources(window: BatchWindow) -> list[str]:
+    files = getattr(window, "counted_files", None)
+    if files is None:
+        files = window.files.filter(counted=True)
+    return sorted(f.source_name for f in files)
+
+
+def window_missing_sources(window: BatchWindow) -> list[str]:
+    """The config's sources this window has not received; nothing once it is COMPLETED."""
+    if window.status == WindowStatus.COMPLETED:
+        return []
+    received = set(window_received_sources(window))
+    return sorted(s.name for s in window.config.sources.all() if s.name not in received)
+
+
+def held_arrivals(model: type[BatchFile] = BatchFile) -> QuerySet[BatchFile]:
+    """FUTURE_WINDOW arrivals still waiting, oldest extract first within a config."""
+    return (
+        model.objects.filter(held=True)
+        .select_related("config", "config__latest_window")
+        .order_by("config__tenant", "config__name", "extract_timestamp", "id")
+    )
+
+
+def held_blocker(file: BatchFile) -> dict:
+    """The window a held arrival waits behind: the config's OPEN latest window, or the next
+    one that no arrival has opened yet."""
+    config = file.config
+    latest = config.latest_window
+    if latest is not None and latest.status == WindowStatus.OPEN:
+        return {"window_id": latest.id, "window_start": latest.window_start, "window_end": latest.window_end, "status": latest.status}
+    start, end = config.next_window_range(latest, file.extract_timestamp)
+    return {"window_id": None, "window_start": start, "window_end": end, "status": None}
+
+
+def alerting_batches(*, limit: int = 200) -> list[dict]:
+    """Configs alerting OPEN or DELAYED, with the window, SLA and missing sources (the monitor's panel)."""
+    alerts = (
+        BatchAlert.objects.exclude(state=AlertState.NONE)
+        .select_related("config", "window")
+        .prefetch_related(
+            Prefetch("config__sources", queryset=BatchSource.objects.order_by("name")),
+            Prefetch("window__files", queryset=BatchFile.objects.filter(counted=True).only("id", "window_id", "source_name"), to_attr="counted_files"),
+        )
+        .order_by("window__window_end", "config__tenant", "config__name")[:limit]
+    )
+    return [
+        {
+            "tenant": alert.config.tenant,
+            "config": alert.config.name,
+            "state": alert.state,
+            "window_id": alert.window_id,
+            "window_start": iso_utc(alert.window.window_start) if alert.window else None,
+            "window_end": iso_utc(alert.window.window_end) if alert.window else None,
+            "sla": iso_utc(alert.window.sla) if alert.window else None,
+            "missing_sources": window_missing_sources(alert.window) if alert.window else [],
+        }
+        for alert in alerts
+    ]
+
+
+def alerting_counts() -> dict[str, int]:
+    counts = dict(BatchAlert.objects.exclude(state=AlertState.NONE).values_list("state").annotate(n=Count("config")).order_by())
+    return {state: counts.get(state, 0) for state in (AlertState.OPEN, AlertState.DELAYED)}

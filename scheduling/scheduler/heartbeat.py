@@ -1,0 +1,233 @@
+"""The heartbeat (DOMAIN §4): E_HeartbeatStart then E_Heartbeat ticks that run every due scheduler task once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F
+
+from portal import clock
+from portal.lib.loop import StopSignal
+from portal.lib.times import iso_utc
+from portal.models import Heartbeat
+from portal.services import outbox_enqueue
+from scheduling.scheduler.business_time import HORIZON_DAYS
+from scheduling.scheduler.models import (
+    SchedulerTask,
+    TaskEvent,
+    TaskState,
+)
+from scheduling.scheduler.selectors import tasks_due
+from scheduling.scheduler.services import (
+    scheduler_task_hand_off,
+    scheduler_task_run_claimed,
+    task_claim,
+    task_move,
+    task_resume,
+    task_start_afresh,
+    task_to_error,
+)
+from scheduling.workflows.dispatcher import (
+    generations_finalize,
+    jobs_mark_zombies,
+)
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_GAP = "HEARTBEAT_GAP"
+
+
+# --- the heartbeat --------------------------------------------------------------------
+
+
+@dataclass
+class TickReport:
+    event: str
+    at: dt.datetime
+    gap_seconds: float | None = None
+    started: int = 0
+    expired: int = 0
+    resumed: int = 0
+    zombies: int = 0
+    finalized: int = 0
+    deferred: int = 0
+    handed_off: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def __str__(self) -> str:
+        parts = [f"{self.event} at {iso_utc(self.at)}"]
+        if self.gap_seconds is not None:
+            parts.append(f"HEARTBEAT_GAP after {self.gap_seconds:.0f} s blind")
+        figures = {
+            "started": self.started, "claims expired": self.expired, "resumed": self.resumed,
+            "jobs found Zombie": self.zombies, "generations finalized": self.finalized, "deferred to business time": self.deferred, "handed to workers": self.handed_off, **self.outcomes,
+        }
+        parts += [f"{name} {value}" for name, value in figures.items() if value]
+        return ", ".join(parts) if len(parts) > 1 else parts[0] + ", nothing due"
+
+
+def _gap_payload(*, last_tick_at: dt.datetime, now: dt.datetime, event: str) -> dict:
+    seconds = round((now - last_tick_at).total_seconds())
+    return {
+        "uuid": str(uuid.uuid4()),
+        "eventMessage": (
+            f"the portal's heartbeat stopped for {dt.timedelta(seconds=seconds)} "
+            f"(last tick {last_tick_at:%Y-%m-%d %H:%M:%S} UTC, resumed {now:%Y-%m-%d %H:%M:%S} UTC): "
+            "no scheduler task ran meanwhile"
+        ),
+        "eventMajor": "HEARTBEAT",
+        "eventMinor": HEARTBEAT_GAP,
+        "exceptionFlag": "Y",
+        "exceptionType": "System Error",
+        "exceptionName": HEARTBEAT_GAP,
+        "exceptionArgument": "",
+        "entity": "portal",
+        "version": "1",
+        "eventTimeStamp": f"{now:%Y-%m-%d %H:%M:%S}",
+        "heartbeat": {
+            "last_tick_at": iso_utc(last_tick_at),
+            "resumed_at": iso_utc(now),
+            "blind_seconds": seconds,
+            "interval_seconds": settings.HEARTBEAT_SECONDS,
+            "event": event,
+        },
+    }
+
+
+def heartbeat_beat(*, now: dt.datetime, event: str) -> float | None:
+    """Record the tick; after a stale period, one HEARTBEAT_GAP message. Returns the gap in seconds."""
+    with transaction.atomic():
+        beat = Heartbeat.load()
+        previous = beat.last_tick_at
+        if previous is not None and previous >= now:
+            return None  # another ticker was here first, or a replay behind the live clock
+        changed = Heartbeat.objects.filter(id=beat.id, last_tick_at=previous).update(
+            last_tick_at=now, last_event=event, ticks=F("ticks") + 1
+        )
+        if not changed or not beat.is_stale(now, settings.HEARTBEAT_SECONDS):
+            return None
+        outbox_enqueue(
+            kind=HEARTBEAT_GAP,
+            dedupe_key=f"{HEARTBEAT_GAP}:{iso_utc(previous)}",
+            payload=_gap_payload(last_tick_at=previous, now=now, event=event),
+        )
+        return (now - previous).total_seconds()
+
+
+def _start_enabled_inactive(event: str) -> int:
+    started = 0
+    for task in SchedulerTask.objects.filter(state=TaskState.INACTIVE, enabled=True):
+        with transaction.atomic():
+            started += task_start_afresh(task, event=event, actor=None, note="an enabled task started by the heartbeat")
+    return started
+
+
+def _expire_claims(now: dt.datetime, event: str) -> int:
+    expired = 0
+    for task in SchedulerTask.objects.claim_expired(now):
+        error = (
+            f"the action claimed at {iso_utc(task.claimed_at)} had not finished by {iso_utc(task.claim_expires_at)}: "
+            "its worker was lost"
+        )
+        with transaction.atomic():
+            expired += task_to_error(task, event=event, error=error, expect={"claim_token": task.claim_token})
+    return expired
+
+
+def _resume_due(now: dt.datetime) -> int:
+    resumed = 0
+    for task in SchedulerTask.objects.resume_due(now):
+        with transaction.atomic():
+            resumed += task_resume(task, actor=None, note=f"resume time {iso_utc(task.resume_at)} reached", expect={"resume_at": task.resume_at})
+    return resumed
+
+
+def _tick_task(task: SchedulerTask, *, now: dt.datetime, event: str, inline: bool, report: TickReport) -> None:
+    expect = {"next_timeout_at": task.next_timeout_at}
+    if not task.is_open(now):
+        later = task.next_open(now)
+        with transaction.atomic():
+            if later is None:
+                groups = ", ".join(g.name for g in task.calendar_groups.all())
+                error = f"no business time within {HORIZON_DAYS} days in calendar groups {groups}"
+                report.count("failed" if task_to_error(task, event=event, error=error, expect=expect) else "taken")
+                return
+            moved = task_move(
+                task, to_state=task.state, event=event, expect=expect, next_timeout_at=later,
+                note=f"outside business time: next timeout moved to {iso_utc(later)}",
+            )
+        report.deferred += moved
+        return
+    token = task_claim(task, now=now, event=event, expect=expect)
+    if token is None:
+        report.count("taken")  # another tick or cluster claimed it first
+    elif inline:
+        report.count(scheduler_task_run_claimed(task_id=task.id, token=token))
+    else:
+        scheduler_task_hand_off(task_id=task.id, token=token)
+        report.handed_off += 1
+
+
+def heartbeat_tick(*, event: str = TaskEvent.HEARTBEAT, inline: bool = True) -> TickReport:
+    """One tick: record it, recover, resume, and run (or hand to workers) every due task.
+
+    With ``inline`` each due action runs here and is committed when this
+    returns; otherwise claimed tasks go to django-q2 workers. One task's
+    failure never stops the others.
+    """
+    now = clock.now()
+    report = TickReport(event=event, at=now)
+    previous_tick = Heartbeat.objects.filter(id=Heartbeat.SINGLETON_ID).values_list("last_tick_at", flat=True).first()
+    report.gap_seconds = heartbeat_beat(now=now, event=event)
+    if event == TaskEvent.HEARTBEAT_START:
+        report.started = _start_enabled_inactive(event)
+        # DOMAIN §4: the first tick after start-up also recovers jobs left Running by dead workers.
+        report.zombies = jobs_mark_zombies()
+    report.expired = _expire_claims(now, event)
+    report.resumed = _resume_due(now)
+    if previous_tick is None or previous_tick.replace(minute=0, second=0, microsecond=0) != now.replace(minute=0, second=0, microsecond=0):
+        try:  # finalizeAfterDays (DOMAIN §3) is checked hourly: by the first tick of each hour
+            report.finalized = generations_finalize()
+        except Exception:
+            log.exception("heartbeat: the finalize check failed; the tick goes on")
+    for task in tasks_due(now):
+        try:
+            _tick_task(task, now=now, event=event, inline=inline, report=report)
+        except Exception:
+            log.exception("heartbeat: scheduler task %s could not be handled; the others go on", task.name)
+            report.count("broken")
+    return report
+
+
+def heartbeat_loop(*, stop: StopSignal, interval_seconds: float | None = None) -> None:
+    """The live heartbeat: E_HeartbeatStart, then E_Heartbeat every interval until stopped.
+
+    Ticks keep to a fixed cadence (the actions run in workers, so a tick is
+    short); a tick that fails (database away) is logged and the loop goes on.
+    """
+    interval = interval_seconds or settings.HEARTBEAT_SECONDS
+    event = TaskEvent.HEARTBEAT_START
+    deadline = time.monotonic()
+    while not stop.stopped:
+        if not connection.in_atomic_block:  # a long-lived process: drop connections the database timed out
+            close_old_connections()
+        try:
+            log.info("heartbeat: %s", heartbeat_tick(event=event, inline=False))
+            event = TaskEvent.HEARTBEAT
+        except Exception:
+            log.exception("heartbeat: tick failed; trying again at the next interval")
+        deadline += interval
+        if deadline < time.monotonic():
+            deadline = time.monotonic()
+        stop.wait(deadline - time.monotonic())
+
+

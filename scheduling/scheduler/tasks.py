@@ -1,0 +1,24 @@
+"""django-q2 tasks of the scheduler: thin wrappers over services."""
+
+from __future__ import annotations
+
+from scheduling.scheduler.heartbeat import heartbeat_tick
+from scheduling.scheduler.models import TaskEvent
+from scheduling.scheduler.services import scheduler_task_run_claimed
+
+# The first heartbeat a worker process runs is the start of that process
+# (E_HeartbeatStart: recovery); the schedule's later ticks are E_Heartbeat.
+_started = False
+
+
+def heartbeat() -> str:
+    """The schedule's tick, a safety net beside the `clock` loop: claims are shared, so never twice."""
+    global _started
+    event = TaskEvent.HEARTBEAT if _started else TaskEvent.HEARTBEAT_START
+    report = heartbeat_tick(event=event, inline=False)
+    _started = True
+    return str(report)
+
+
+def run_claimed_task(task_id: int, token: str) -> str:
+    return scheduler_task_run_claimed(task_id=task_id, token=token)

@@ -1,0 +1,298 @@
+"""The dispatcher (DOMAIN §3): due Waiting jobs claimed once each and handed to a worker; zombies and finalize."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import uuid
+import zoneinfo
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+
+from portal import clock
+from portal.lib.times import iso_utc
+from scheduling.workflows.models import (
+    Job,
+    JobAttempt,
+    JobOrigin,
+    JobStatus,
+    SchedulerControl,
+    Spool,
+)
+from scheduling.workflows.services import job_create
+from scheduling.workflows.workflow import Step
+
+log = logging.getLogger(__name__)
+
+S = JobStatus
+# The path django-q2 stores for the task that runs a step (scheduling.job_tasks serves rows queued before the split).
+RUN_TASK = "scheduling.workflows.tasks.run_job"
+
+
+# --- zombies and finalize ----------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _worker_gone(job: Job, now: dt.datetime, host: str) -> str | None:
+    """Why a Running job has no live worker, or None while it may still have one."""
+    if job.lease_until is None or job.lease_until < now:
+        return f"no live worker: its lease ended at {iso_utc(job.lease_until)}"
+    worker_host, _, pid = job.worker.rpartition(":")
+    if worker_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+        return f"no live worker: process {job.worker} is gone"
+    return None
+
+
+def jobs_mark_zombies() -> int:
+    """Running jobs whose worker is gone become Zombie (at dispatcher start-up and every few seconds).
+
+    A worker renews its lease on the job while the command runs; a lapsed lease
+    means the worker died (or lost the database). On this host a worker's
+    process id is checked too, so a restart finds its orphans at once.
+    """
+    now = clock.now()
+    host = socket.gethostname()
+    found = 0
+    for job in Job.objects.running().only("id", "claim_token", "lease_until", "worker"):
+        why = _worker_gone(job, now, host)
+        if why is None:
+            continue
+        with transaction.atomic():
+            if Job.objects.filter(id=job.id, status=S.RUNNING, claim_token=job.claim_token).update(
+                status=S.ZOMBIE, claim_token=None, lease_until=None, updated_at=now
+            ):
+                JobAttempt.objects.filter(claim_token=job.claim_token).update(
+                    finished_at=now, outcome=f"Zombie: {why}"[:200], status_after=S.ZOMBIE
+                )
+                log.warning("job %s is Zombie: %s", job.id, why)
+                found += 1
+    return found
+
+
+def dispatcher_sweep() -> int:
+    """The dispatcher's periodic housekeeping: zombies, and a sign of life for the monitor."""
+    SchedulerControl.load()
+    SchedulerControl.objects.filter(id=SchedulerControl.SINGLETON_ID).update(dispatcher_seen_at=clock.now())
+    return jobs_mark_zombies()
+
+
+def generations_finalize() -> int:
+    """Once per generation: a job at finalizeNext when it reached OK at least finalizeAfterDays ago."""
+    now = clock.now()
+    created = 0
+    for spool in Spool.objects.filter(workflow__isnull=False).select_related("workflow"):
+        workflow = spool.workflow.workflow
+        finalized = Job.objects.filter(spool=spool, origin=JobOrigin.FINALIZE).values("generation")
+        for step in workflow.steps.values():
+            if step.finalize_next is None:
+                continue
+            done = (
+                Job.objects.filter(spool=spool, state=step.number, status=S.OK, finished_at__lte=now - dt.timedelta(days=step.finalize_after_days))
+                .exclude(origin=JobOrigin.FINALIZE)
+                .exclude(generation__in=finalized)
+                .order_by("generation")
+            )
+            for job in done:
+                try:
+                    with transaction.atomic():
+                        job_create(
+                            spool=spool,
+                            step=workflow.step(step.finalize_next),
+                            status=S.WAITING,
+                            timestamp=now,
+                            origin=JobOrigin.FINALIZE,
+                            generation=job.generation,
+                        )
+                    created += 1
+                except IntegrityError:
+                    continue  # another process finalized this generation first
+    return created
+
+
+def dispatcher_cycle(*, sweep: bool, finalize: bool = False) -> int:
+    """One turn of the dispatcher loop: housekeeping and the finalize check when asked, then start what is due."""
+    if sweep:
+        dispatcher_sweep()
+    if finalize:
+        generations_finalize()
+    return jobs_dispatch()
+
+
+
+# --- the dispatcher ----------------------------------------------------------------------------
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _local(now: dt.datetime) -> dt.datetime:
+    return now.astimezone(zoneinfo.ZoneInfo(settings.PORTAL_TIME_ZONE))
+
+
+@dataclass
+class _Gates:
+    """The (spool, step) pairs that may not start now, and why."""
+
+    closed: list[tuple[int, int]] = field(default_factory=list)  # weekday, parallel limit: no exception
+    outside_window: list[tuple[int, int]] = field(default_factory=list)  # mintime/maxtime: a named start may pass
+
+    def exclude(self, jobs: models.QuerySet[Job]) -> models.QuerySet[Job]:
+        for spool_id, state in self.closed:
+            jobs = jobs.exclude(spool_id=spool_id, state=state)
+        for spool_id, state in self.outside_window:
+            jobs = jobs.exclude(spool_id=spool_id, state=state, ignore_time_window=False)
+        return jobs
+
+
+def _gates(spools: dict[int, Spool], local: dt.datetime, running: Counter) -> _Gates:
+    gates = _Gates()
+    for spool in spools.values():
+        for step in spool.workflow.workflow.steps.values():
+            pair = (spool.id, step.number)
+            if not step.weekday_allows(local) or (step.parallel is not None and running[step.number] >= step.parallel):
+                gates.closed.append(pair)
+            elif not step.time_window_allows(local):
+                gates.outside_window.append(pair)
+    return gates
+
+
+def _running_by_state() -> Counter:
+    return Counter(dict(Job.objects.running().values_list("state").annotate(n=models.Count("id")).order_by()))
+
+
+def scheduler_is_shut_down() -> bool:
+    return SchedulerControl.objects.filter(id=SchedulerControl.SINGLETON_ID, shut_down=True).exists()
+
+
+def jobs_claim_due(*, limit: int, first_job_id: int | None = None, only_job_id: int | None = None) -> list[tuple[Job, uuid.UUID, Step]]:
+    """Claim up to ``limit`` due jobs whose gates pass, oldest first (``first_job_id`` before the rest)."""
+    now = clock.now()
+    spools = {
+        s.id: s
+        for s in Spool.objects.filter(enabled=True, workflow__isnull=False).select_related("workflow").defer("workflow__text")
+    }
+    if not spools:
+        return []
+    gates = _gates(spools, _local(now), _running_by_state())
+    due = gates.exclude(Job.objects.due(now).filter(spool_id__in=list(spools)))
+    if only_job_id is not None:
+        due = due.filter(id=only_job_id)
+    candidates = list(due.order_by("timestamp", "id")[: limit + 20])
+    if first_job_id is not None:
+        candidates.sort(key=lambda job: job.id != first_job_id)
+    claims = []
+    for job in candidates:
+        if len(claims) >= limit:
+            break
+        spool = spools[job.spool_id]
+        step = spool.workflow.workflow.step(job.state)
+        if step is None:
+            _job_step_missing(job, spool, now)
+            continue
+        token = _job_claim(job=job, spool=spool, step=step, now=now)
+        if token is not None:
+            claims.append((job, token, step))
+    return claims
+
+
+def jobs_dispatch(*, first_job_id: int | None = None, extra: int = 0, limit: int | None = None) -> int:
+    """Claim due jobs whose gates pass and hand each to a django-q2 worker; return how many.
+
+    The dispatcher loop calls it every DISPATCHER_POLL_MS. At most
+    DISPATCHER_QUEUE_AHEAD claimed jobs wait for a worker at any time, so the
+    queue stays short and a Running job is nearly always really running; a
+    worker that ends its time budget hands its job's next step over with
+    ``first_job_id`` and ``extra=1, limit=1`` (the worker it frees).
+    """
+    if scheduler_is_shut_down():
+        return 0
+    capacity = settings.DISPATCHER_QUEUE_AHEAD + extra - Job.objects.queued().count()
+    if limit is not None:
+        capacity = min(capacity, limit)
+    if capacity <= 0:
+        return 0
+    claims = jobs_claim_due(limit=capacity, first_job_id=first_job_id)
+    for job, token, step in claims:
+        _job_enqueue(job, token, step)
+    return len(claims)
+
+
+def _job_step_missing(job: Job, spool: Spool, now: dt.datetime) -> None:
+    """A reload removed the step a job waits at: it cannot run, so it is in Error with the reason."""
+    note = f"[portal] step {job.state} is not in workflow v{spool.workflow.number} of spool {spool.name}\n"
+    Job.objects.filter(id=job.id, status=S.WAITING).update(status=S.ERROR, output_tail=note, updated_at=now)
+
+
+def _job_claim(*, job: Job, spool: Spool, step: Step, now: dt.datetime) -> uuid.UUID | None:
+    """Waiting -> Running with a conditional update; None when another dispatcher was first or a gate closed."""
+    token = uuid.uuid4()
+    with transaction.atomic():
+        if step.parallel is not None:
+            # Count and claim under one lock, so two dispatchers never both fill the last slot of a step.
+            SchedulerControl.objects.select_for_update().get_or_create(id=SchedulerControl.SINGLETON_ID)
+            if Job.objects.running().filter(state=step.number).count() >= step.parallel:
+                return None
+        claimed = Job.objects.filter(id=job.id, status=S.WAITING, timestamp__lte=now).update(
+            status=S.RUNNING,
+            claim_token=token,
+            lease_until=now + dt.timedelta(seconds=settings.JOB_QUEUE_GRACE_SECONDS),
+            started_at=None,
+            finished_at=None,
+            return_code=None,  # the previous attempt's stay in the history
+            output_tail="",
+            worker="",
+            ignore_time_window=False,
+            updated_at=now,
+        )
+        if claimed != 1:
+            return None
+        JobAttempt.objects.create(
+            job_id=job.id,
+            state=job.state,
+            attempt=job.attempt,
+            type=job.type,
+            workflow_version=spool.workflow,
+            command=step.argv(spool=spool.name, generation=job.generation),
+            claim_token=token,
+            claimed_at=now,
+        )
+    return token
+
+
+def _job_enqueue(job: Job, token: uuid.UUID, step: Step) -> None:
+    from django_q.tasks import async_task
+
+    try:
+        async_task(
+            RUN_TASK,
+            job.id,
+            str(token),
+            task_name=f"job {job.id} step {step.number} attempt {job.attempt}",
+            group="workflow-jobs",
+            # a worker starts attempts for its budget, the last one may take the time limit: the margin covers the rest
+            timeout=settings.JOB_WORKER_BUDGET_SECONDS + settings.JOB_TIME_LIMIT_SECONDS + 30,
+        )
+    except Exception:
+        # The broker refused it: give the job back, so the next cycle tries again.
+        if Job.objects.filter(id=job.id, claim_token=token, status=S.RUNNING, started_at__isnull=True).update(
+            status=S.WAITING, claim_token=None, lease_until=None, updated_at=clock.now()
+        ):
+            JobAttempt.objects.filter(claim_token=token).update(outcome="not queued: the broker refused the task", status_after=S.WAITING)
+        raise
+
+
