@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -35,16 +36,40 @@ class RoleAdmin(ReaderAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return roles.can_administer(request.user)
 
-    def intermediate_form(self, request, queryset, *, form_class, action: str, title: str, submit: str):
-        """The form of an action that needs input; (form, None) once submitted and valid, else (None, page)."""
-        form = form_class(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            return form, None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title, "form": form, "queryset": queryset, "action": action, "submit": submit, "opts": self.model._meta,
-        }
-        return None, render(request, "admin/scheduling/action_form.html", context)
+
+class SavedByService:
+    """An admin whose object is saved with its inline rows by a service in ``save_related`` (the one the API
+    calls), so the audit, the validation and the follow-ups are the same on every surface."""
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Nothing yet: save_related saves the object with its rows."""
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        # The inline formsets were not saved by Django (the service saved the rows); the audit log has the change.
+        return super().construct_change_message(request, form, None, add)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="kept in the audit log")
+
+
+class RequiredReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="required: kept in the audit log")
+
+
+def action_form(modeladmin: admin.ModelAdmin, request, queryset, *, form_class, action: str, title: str, submit: str):
+    """The one intermediate page of an admin action that needs input (a reason, a time...).
+
+    Returns (form, None) once submitted and valid, else (None, the page to show).
+    """
+    form = form_class(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        return form, None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title, "form": form, "queryset": queryset, "action": action, "submit": submit, "opts": modeladmin.model._meta,
+    }
+    return None, render(request, "admin/portal/action_form.html", context)
 
 
 class ConfigInline(admin.TabularInline):

@@ -417,6 +417,7 @@ def schedules_setup() -> list[tuple[str, bool]]:
     """Update-or-create by name: re-running never resets a schedule's next run."""
     from django_q.models import Schedule
 
+    Schedule.objects.filter(name__in=settings.RETIRED_SCHEDULES).delete()
     done = []
     for name, (func, minutes) in settings.PORTAL_SCHEDULES.items():
         _, created = Schedule.objects.update_or_create(

@@ -174,7 +174,8 @@ SCHEDULER_RETRY_MAX_SECONDS = env_int("SCHEDULER_RETRY_MAX_SECONDS", 3600, minim
 PORTAL_SCHEDULES: dict[str, tuple[str, int]] = {"publish-outbox": ("portal.tasks.publish_outbox", 1)}
 # The heartbeat's safety net beside the `clock` loop (django-q2 counts in whole minutes).
 PORTAL_SCHEDULES["heartbeat"] = ("scheduling.scheduler.tasks.heartbeat", max(1, round(HEARTBEAT_SECONDS / 60)))
-PORTAL_SCHEDULES["workflow-finalize"] = ("scheduling.workflows.tasks.finalize_generations", 60)  # finalizeAfterDays, hourly
+# Schedules an earlier version declared, deleted by `setup_schedules`: finalizeAfterDays is the heartbeat's (hourly).
+RETIRED_SCHEDULES = ("workflow-finalize",)
 
 # --- metrics ------------------------------------------------------------------------
 METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])

@@ -8,37 +8,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.template.response import TemplateResponse
 
-from monitoring.batches import selectors as selectors
-from monitoring.batches import services as services
+from monitoring.batches import selectors, services
 from monitoring.batches.models import AlertState, BatchConfig, BatchFile, BatchSource, BatchWindow, HeldArrival
 from monitoring.batches.scan import batch_scan_now
 from portal import roles
-from portal.admin import ConfigInline, ReadOnlyAdmin
-
-REASON_TEMPLATE = "admin/monitoring/reason_action.html"
-
-
-def ask_reason(modeladmin, request, queryset, *, action: str, question: str, submit: str):
-    """The intermediate page of an action that needs a reason; None once one was given."""
-    reason = request.POST.get("reason", "").strip()
-    if request.POST.get("confirm") and reason:
-        return None
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": question,
-        "queryset": queryset,
-        "action": action,
-        "submit": submit,
-        "opts": modeladmin.model._meta,
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        "missing_reason": bool(request.POST.get("confirm")),
-    }
-    return TemplateResponse(request, REASON_TEMPLATE, context)
-
+from portal.admin import ConfigInline, ReadOnlyAdmin, RequiredReasonForm, SavedByService, action_form
 
 # --- configs ------------------------------------------------------------------------------
 
@@ -71,7 +48,7 @@ class BatchSourceInline(ConfigInline):
 
 
 @admin.register(BatchConfig)
-class BatchConfigAdmin(ReadOnlyAdmin):
+class BatchConfigAdmin(SavedByService, ReadOnlyAdmin):
     list_display = [
         "name", "tenant", "active", "exception_check", "window_hours", "max_wait_hours", "realert_minutes",
         "interface", "source_names", "latest_window_status", "alert_state",
@@ -112,20 +89,22 @@ class BatchConfigAdmin(ReadOnlyAdmin):
         alert = getattr(config, "alert", None)
         return alert.state if alert is not None else AlertState.NONE
 
-    def save_model(self, request, obj: BatchConfig, form, change: bool) -> None:
-        request._batch_config_before = (
-            services.batch_config_snapshot(BatchConfig.objects.get(pk=obj.pk)) if change else None
-        )
-        super().save_model(request, obj, form, change)
-
     def save_related(self, request, form, formsets, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        services.batch_config_changed(
-            actor=request.user,
-            config_id=form.instance.pk,
-            before=request._batch_config_before,
-            action="batch_config.update" if change else "batch_config.create",
-        )
+        fields = {name: form.cleaned_data[name] for name in self.fields}
+        sources = [
+            row.cleaned_data["name"]
+            for formset in formsets
+            for row in formset.forms
+            if row.cleaned_data.get("name") and not row.cleaned_data.get("DELETE")
+        ]
+        try:
+            if change:
+                config = services.batch_config_update(actor=request.user, config_id=form.instance.pk, fields=fields, sources=sources)
+            else:
+                config = services.batch_config_create(actor=request.user, fields=fields, sources=sources)
+        except services.BatchInputError as exc:  # a race with another edit: the form checked the same rules
+            raise PermissionDenied(str(exc)) from None
+        form.instance.pk = config.pk
 
     def delete_model(self, request, obj: BatchConfig) -> None:
         services.batch_config_delete(actor=request.user, config_id=obj.pk)
@@ -194,12 +173,13 @@ class BatchWindowAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Fail window (with a reason)", permissions=["operate"])
     def fail_windows(self, request, queryset):
-        page = ask_reason(
-            self, request, queryset, action="fail_windows", question="Fail these windows?", submit="Fail windows"
+        form, page = action_form(
+            self, request, queryset, form_class=RequiredReasonForm, action="fail_windows", title="Fail these windows?",
+            submit="Fail windows",
         )
         if page is not None:
             return page
-        reason = request.POST["reason"].strip()
+        reason = form.cleaned_data["reason"]
         for window in queryset:
             try:
                 outcome = services.batch_window_fail(window_id=window.id, actor=request.user, reason=reason)
@@ -233,13 +213,13 @@ class HeldArrivalAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Release: fail the window that blocks them (with a reason)", permissions=["operate"])
     def release(self, request, queryset):
-        page = ask_reason(
-            self, request, queryset, action="release", question="Fail the windows that hold these arrivals back?",
-            submit="Fail blocking windows",
+        form, page = action_form(
+            self, request, queryset, form_class=RequiredReasonForm, action="release",
+            title="Fail the windows that hold these arrivals back?", submit="Fail blocking windows",
         )
         if page is not None:
             return page
-        reason = request.POST["reason"].strip()
+        reason = form.cleaned_data["reason"]
         for file in queryset:
             if not BatchFile.objects.filter(id=file.id, held=True).exists():
                 continue  # released by an earlier one of the selection

@@ -10,8 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from monitoring.batches import selectors as selectors
-from monitoring.batches import services as services
+from monitoring.batches import selectors, services
 from monitoring.batches.models import AlertState, ArrivalException, BatchConfig, BatchFile, BatchWindow, WindowStatus
 from monitoring.summaries.models import MonitoredInterface
 from portal.permissions import IsOperator, ReadOrAdminister, ReadOrFeed

@@ -46,7 +46,7 @@ class WindowView:
 
     @classmethod
     def upcoming(cls, config: BatchConfig, start: dt.datetime, end: dt.datetime, expected: int) -> WindowView:
-        return cls(None, start, end, end + dt.timedelta(hours=config.max_wait_hours), 0, expected)
+        return cls(None, start, end, BatchWindow.sla_after(end, config.max_wait_hours), 0, expected)
 
     @property
     def label(self) -> str:

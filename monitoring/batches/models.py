@@ -93,6 +93,13 @@ class BatchConfig(models.Model):
         start = extract if latest is None else latest.window_end
         return start, start + self.window_length
 
+    def current_window(self, latest: BatchWindow | None, extract: dt.datetime) -> tuple[BatchWindow | None, dt.datetime, dt.datetime]:
+        """DOMAIN §1's current window: the latest while it is OPEN, else the next one (None until an arrival opens it)."""
+        if latest is not None and not latest.is_finished:
+            return latest, latest.window_start, latest.window_end
+        start, end = self.next_window_range(latest, extract)
+        return None, start, end
+
     def alert_state_at(self, now: dt.datetime, latest: BatchWindow | None) -> str:
         """DOMAIN §1: OPEN, DELAYED or NONE, from the latest window alone."""
         if not self.active or latest is None:
@@ -170,10 +177,15 @@ class BatchWindow(models.Model):
     def __str__(self) -> str:
         return f"{self.config.name if self.config_id else '?'} {self.window_start:%Y-%m-%d %H:%M}-{self.window_end:%Y-%m-%d %H:%M}"
 
+    @staticmethod
+    def sla_after(window_end: dt.datetime, max_wait_hours: int) -> dt.datetime:
+        """The SLA rule (DOMAIN §1): window end plus the max wait; also for a window no arrival has opened yet."""
+        return window_end + dt.timedelta(hours=max_wait_hours)
+
     @property
     def sla(self) -> dt.datetime:
         """Window end plus the max wait copied at creation."""
-        return self.window_end + dt.timedelta(hours=self.max_wait_hours)
+        return self.sla_after(self.window_end, self.max_wait_hours)
 
     @property
     def is_finished(self) -> bool:

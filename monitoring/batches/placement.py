@@ -148,16 +148,8 @@ class Placement:
         }
         return [values[name] for name in FILE_FIELDS]
 
-    def _current(self, state: ConfigPlacement, extract: dt.datetime) -> tuple[BatchWindow | None, dt.datetime, dt.datetime]:
-        """The current window (None while no arrival has opened it) and its range."""
-        latest = state.latest
-        if latest is not None and not latest.is_finished:
-            return latest, latest.window_start, latest.window_end
-        start, end = state.config.next_window_range(latest, extract)
-        return None, start, end
-
     def _place(self, state: ConfigPlacement, file: BatchFile, *, order: tuple) -> ArrivalResult:
-        window, start, end = self._current(state, file.extract_timestamp)
+        window, start, end = state.config.current_window(state.latest, file.extract_timestamp)
         if file.extract_timestamp < start:
             return self._previous(state, file, window, start, end)
         if file.extract_timestamp >= end:
@@ -265,7 +257,7 @@ class Placement:
         """Apply held arrivals, oldest extract first, while the windows before them are finished."""
         while state.held:
             order, file = state.held[0]
-            _, _, end = self._current(state, file.extract_timestamp)
+            _, _, end = state.config.current_window(state.latest, file.extract_timestamp)
             if file.extract_timestamp >= end:
                 return  # the current window (open or not yet opened) still comes first
             state.held.pop(0)
@@ -293,7 +285,7 @@ class Placement:
         state = self.configs[config_id]
         if not state.held:
             raise ValueError("no held arrival for this config")
-        window, start, end = self._current(state, state.held[0][1].extract_timestamp)
+        window, start, end = state.config.current_window(state.latest, state.held[0][1].extract_timestamp)
         if window is None:
             window = self._open(state, start, end, start)
         self.fail(window=window, actor_name=actor_name, reason=reason)
@@ -315,12 +307,6 @@ class Placement:
 
     def drain(self, *, config_id: int) -> None:
         self._drain(self.configs[config_id])
-
-    def held_blocker(self, config_id: int) -> tuple[BatchWindow | None, dt.datetime, dt.datetime] | None:
-        state = self.configs[config_id]
-        if not state.held:
-            return None
-        return self._current(state, state.held[0][1].extract_timestamp)
 
     # --- writing -----------------------------------------------------------------
 

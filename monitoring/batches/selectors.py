@@ -68,11 +68,9 @@ def held_arrivals(model: type[BatchFile] = BatchFile) -> QuerySet[BatchFile]:
 def held_blocker(file: BatchFile) -> dict:
     """The window a held arrival waits behind: the config's OPEN latest window, or the next
     one that no arrival has opened yet."""
-    config = file.config
-    latest = config.latest_window
-    if latest is not None and latest.status == WindowStatus.OPEN:
-        return {"window_id": latest.id, "window_start": latest.window_start, "window_end": latest.window_end, "status": latest.status}
-    start, end = config.next_window_range(latest, file.extract_timestamp)
+    window, start, end = file.config.current_window(file.config.latest_window, file.extract_timestamp)
+    if window is not None:
+        return {"window_id": window.id, "window_start": start, "window_end": end, "status": window.status}
     return {"window_id": None, "window_start": start, "window_end": end, "status": None}
 
 

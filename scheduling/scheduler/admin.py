@@ -11,13 +11,22 @@ from django.db.models import Count, Q
 from django.utils.html import format_html_join
 
 from portal import clock
-from portal.admin import ConfigInline, ReadOnlyAdmin, RoleAdmin
+from portal.admin import (
+    ConfigInline,
+    ReadOnlyAdmin,
+    ReasonForm,
+    RequiredReasonForm,
+    RoleAdmin,
+    SavedByService,
+    action_form,
+)
 from scheduling.scheduler.calendars import (
     calendar_entries_delete,
     calendar_entries_restore,
     calendar_entry_save,
-    calendar_group_audit_change,
+    calendar_group_create,
     calendar_group_delete,
+    calendar_group_update,
     holidays_import_many,
 )
 from scheduling.scheduler.models import (
@@ -73,7 +82,7 @@ class ImportHolidaysForm(forms.Form):
 
 
 @admin.register(CalendarGroup)
-class CalendarGroupAdmin(RoleAdmin):
+class CalendarGroupAdmin(SavedByService, RoleAdmin):
     form = CalendarGroupForm
     list_display = ["name", "timezone", "weekend", "opening_hours", "active_entries_count", "task_count"]
     search_fields = ["name"]
@@ -108,15 +117,27 @@ class CalendarGroupAdmin(RoleAdmin):
     def task_count(self, obj) -> int:
         return obj.task_count
 
-    def save_model(self, request, obj, form, change) -> None:
-        # Audited with its inline rows once those are saved (save_related).
-        request._calendar_group_before = CalendarGroup.objects.get(id=obj.id).snapshot() if change else None
-        obj.updated_at = clock.now()
-        super().save_model(request, obj, form, change)
-
     def save_related(self, request, form, formsets, change) -> None:
-        super().save_related(request, form, formsets, change)
-        calendar_group_audit_change(actor=request.user, group=form.instance, before=request._calendar_group_before)
+        rows = {formset.model: [row.cleaned_data for row in formset.forms if row.cleaned_data] for formset in formsets}
+        entries = [
+            {"date": row["date"], "description": row.get("description", "")}
+            for row in rows.get(CalendarEntry, [])
+            if row.get("date") and not row.get("deleted")
+        ]
+        schedule = [
+            {name: row[name] for name in ("type_code", "open_time", "close_time")}
+            for row in rows.get(ScheduleEntry, [])
+            if not row.get("DELETE")
+        ]
+        data = {name: form.cleaned_data[name] for name in ("name", "timezone", "weekend_days")}
+        try:
+            if change:
+                group = calendar_group_update(actor=request.user, group=form.instance, entries=entries, schedule_entries=schedule, **data)
+            else:
+                group = calendar_group_create(actor=request.user, entries=entries, schedule_entries=schedule, **data)
+        except ValidationError as exc:  # a race with another edit: the form checked the same rules
+            raise PermissionDenied("; ".join(exc.messages)) from None
+        form.instance.pk = group.pk
 
     def delete_model(self, request, obj) -> None:
         calendar_group_delete(actor=request.user, group=obj)
@@ -127,8 +148,7 @@ class CalendarGroupAdmin(RoleAdmin):
 
     @admin.action(description="Import public or market holidays", permissions=["change"])
     def import_holidays(self, request, queryset):
-        form, page = self.intermediate_form(
-            request, queryset, form_class=ImportHolidaysForm, action="import_holidays",
+        form, page = action_form(self, request, queryset, form_class=ImportHolidaysForm, action="import_holidays",
             title="Import holidays into these calendar groups", submit="Import",
         )
         if page is not None:
@@ -233,13 +253,8 @@ class TaskTransitionInline(ConfigInline):
         return False
 
 
-class SuspendForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+class SuspendForm(RequiredReasonForm):
     resume_at = forms.DateTimeField(required=False, help_text="UTC, e.g. 2026-03-02 18:00; empty: until resumed by hand")
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 @admin.register(SchedulerTask)
@@ -301,7 +316,7 @@ class SchedulerTaskAdmin(RoleAdmin):
             self.message_user(request, format_html_join("; ", "{}", ((text,) for text in refused)), messages.ERROR)
 
     def _with_reason(self, request, queryset, action: str, title: str, service):
-        form, page = self.intermediate_form(request, queryset, form_class=ReasonForm, action=action, title=title, submit=title)
+        form, page = action_form(self, request, queryset, form_class=ReasonForm, action=action, title=title, submit=title)
         if page is not None:
             return page
         self._each(request, queryset, action.replace("_", "-"), service, reason=form.cleaned_data["reason"])
@@ -317,8 +332,7 @@ class SchedulerTaskAdmin(RoleAdmin):
 
     @admin.action(description="Suspend (reason, optional resume time)", permissions=["operate"])
     def suspend(self, request, queryset):
-        form, page = self.intermediate_form(
-            request, queryset, form_class=SuspendForm, action="suspend", title="Suspend these tasks", submit="Suspend"
+        form, page = action_form(self, request, queryset, form_class=SuspendForm, action="suspend", title="Suspend these tasks", submit="Suspend"
         )
         if page is not None:
             return page

@@ -147,19 +147,6 @@ def calendar_group_delete(*, actor, group: CalendarGroup) -> None:
         scheduler_tasks_recheck_calendar(tasks=SchedulerTask.objects.filter(id__in=task_ids))
 
 
-def calendar_group_audit_change(*, actor, group: CalendarGroup, before: dict | None) -> None:
-    """Audit a group the admin saved with its inline entries (before: None for a new group)."""
-    group = _fresh_group(group)
-    audit_record(
-        actor=actor,
-        action="calendar_group.update" if before else "calendar_group.create",
-        obj=group,
-        before=before,
-        after=group.snapshot(),
-    )
-    scheduler_tasks_recheck_calendar(tasks=group.scheduler_tasks.all())
-
-
 def calendar_entry_save(*, actor, entry: CalendarEntry) -> CalendarEntry:
     """Create or change one non-business date (the entries' own admin page), validated and audited."""
     roles.require(actor, roles.ADMINISTRATORS, "changing a calendar entry")

@@ -123,12 +123,10 @@ def generations_finalize() -> int:
     return created
 
 
-def dispatcher_cycle(*, sweep: bool, finalize: bool = False) -> int:
-    """One turn of the dispatcher loop: housekeeping and the finalize check when asked, then start what is due."""
+def dispatcher_cycle(*, sweep: bool) -> int:
+    """One turn of the dispatcher loop: housekeeping when asked, then start what is due."""
     if sweep:
         dispatcher_sweep()
-    if finalize:
-        generations_finalize()
     return jobs_dispatch()
 
 

@@ -12,5 +12,5 @@ def run_job(job_id: int, token: str) -> str:
 
 
 def finalize_generations() -> int:
-    """finalizeAfterDays, checked hourly by the `workflow-finalize` schedule."""
+    """finalizeAfterDays: kept for `workflow-finalize` rows queued by an earlier version (the heartbeat checks it now)."""
     return generations_finalize()

@@ -41,6 +41,8 @@ def test_administrator_adds_a_config_with_its_sources(administrator, client):
     assert answer.status_code == 302, answer.content.decode()[:2000]
     config = BatchConfig.objects.get(name="AP_DAILY")
     assert sorted(config.sources.values_list("name", flat=True)) == ["ap_credits", "ap_invoices"]
+    # Saved by the service the API calls: the sources keep the order they were listed in.
+    assert list(config.sources.order_by("position").values_list("name", "position")) == [("ap_invoices", 0), ("ap_credits", 1)]
     assert BatchAlert.objects.filter(config=config).exists()
     assert AuditEntry.objects.get(action="batch_config.create").after["sources"] == ["ap_credits", "ap_invoices"]
 
@@ -86,7 +88,7 @@ def test_viewer_may_not_change_a_config_or_fail_a_window(gl, viewer, client):
     client.force_login(staff(viewer))
     window = BatchWindow.objects.get()
 
-    client.post("/admin/monitoring/batchwindow/", {"action": "fail_windows", "_selected_action": [window.id], "reason": "x", "confirm": "yes"})
+    client.post("/admin/monitoring/batchwindow/", {"action": "fail_windows", "_selected_action": [window.id], "reason": "x", "apply": "1"})
     client.post(f"/admin/monitoring/batchconfig/{gl.id}/change/", {"tenant": "acme", "name": "RENAMED"})
 
     assert BatchWindow.objects.get().status == "OPEN"
@@ -102,7 +104,7 @@ def test_operator_fails_a_window_after_giving_a_reason(gl, operator, client):
     assert question.status_code == 200 and "Reason" in question.content.decode()
     assert BatchWindow.objects.get(id=window.id).status == "OPEN"
 
-    client.post("/admin/monitoring/batchwindow/", {**action, "confirm": "yes", "reason": "upstream outage"})
+    client.post("/admin/monitoring/batchwindow/", {**action, "apply": "1", "reason": "upstream outage"})
 
     assert BatchWindow.objects.get(id=window.id).status == "FAILED"
     assert not BatchFile.objects.filter(held=True).exists()
@@ -115,7 +117,7 @@ def test_operator_releases_a_held_arrival(gl, operator, client):
 
     client.post(
         "/admin/monitoring/heldarrival/",
-        {"action": "release", "_selected_action": [held.id], "confirm": "yes", "reason": "day 1 lost"},
+        {"action": "release", "_selected_action": [held.id], "apply": "1", "reason": "day 1 lost"},
     )
 
     held.refresh_from_db()

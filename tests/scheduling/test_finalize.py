@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.management import call_command
 
 from scheduling.workflows.dispatcher import jobs_dispatch
 from scheduling.workflows.models import Job, JobStatus
@@ -54,5 +55,17 @@ def test_a_generation_ok_for_n_days_gets_one_finalize_job(load_spool, waiting_jo
     assert Job.objects.filter(origin="finalize").count() == 1
 
 
-def test_the_check_is_scheduled_hourly():
-    assert django_settings.PORTAL_SCHEDULES["workflow-finalize"] == ("scheduling.workflows.tasks.finalize_generations", 60)
+def test_the_check_has_one_trigger_the_heartbeat():
+    # The first heartbeat tick of each hour checks it; the schedule an earlier version declared is retired.
+    assert "workflow-finalize" not in django_settings.PORTAL_SCHEDULES
+    assert "workflow-finalize" in django_settings.RETIRED_SCHEDULES
+
+
+@pytest.mark.django_db
+def test_setup_schedules_retires_the_old_finalize_schedule():
+    from django_q.models import Schedule
+
+    Schedule.objects.create(name="workflow-finalize", func="scheduling.job_tasks.finalize_generations", schedule_type=Schedule.MINUTES, minutes=60)
+    call_command("setup_schedules")
+    assert not Schedule.objects.filter(name="workflow-finalize").exists()
+    assert Schedule.objects.filter(name="heartbeat").exists()

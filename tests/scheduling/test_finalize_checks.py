@@ -1,4 +1,4 @@
-"""finalizeAfterDays is checked hourly: by the dispatcher (and `run_dispatcher --once`) and the first heartbeat of each hour."""
+"""finalizeAfterDays is checked hourly, by one trigger: the first heartbeat of each hour (replayable with `heartbeat --once --now`)."""
 
 from __future__ import annotations
 
@@ -34,15 +34,17 @@ def done(load_spool, waiting_job, now):
     return job
 
 
-def test_run_dispatcher_once_checks_finalize_then_starts_the_new_job(done):
-    call_command("run_dispatcher", "--once", "--now", "2026-03-04T09:59:00Z")
+def test_run_dispatcher_leaves_finalize_to_the_heartbeat_then_starts_the_new_job(done):
+    call_command("run_dispatcher", "--once", "--now", "2026-03-04T10:00:00Z")
     assert not Job.objects.filter(origin="finalize").exists()
 
-    call_command("run_dispatcher", "--once", "--now", "2026-03-04T10:00:00Z")
+    call_command("heartbeat", "--once", "--now", "2026-03-04T10:00:00Z")
+    call_command("run_dispatcher", "--once", "--now", "2026-03-04T10:00:01Z")
     purge = Job.objects.get(origin="finalize")
     assert (purge.generation, purge.state, purge.type, purge.status) == (done.generation, 9, "Purge", S.OK)
 
-    call_command("run_dispatcher", "--once", "--now", "2026-03-09T10:00:00Z")
+    call_command("heartbeat", "--once", "--now", "2026-03-09T10:00:00Z")
+    call_command("run_dispatcher", "--once", "--now", "2026-03-09T10:00:01Z")
     assert Job.objects.filter(origin="finalize").count() == 1
 
 

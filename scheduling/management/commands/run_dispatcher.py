@@ -12,38 +12,33 @@ from portal.lib.loop import StopSignal
 from scheduling.workflows.dispatcher import dispatcher_cycle
 
 log = logging.getLogger(__name__)
-# finalizeAfterDays is checked hourly (DOMAIN §3); the django-q2 schedule `workflow-finalize` does it too.
-FINALIZE_EVERY_SECONDS = 3600
 
 
 class Command(BaseCommand):
     help = (
         "The workflow job dispatcher: starts due Waiting jobs in django-q2 workers and marks orphaned "
-        "Running jobs Zombie (at start-up and every few seconds); checks finalizeAfterDays hourly. Runs until "
-        "SIGTERM/SIGINT, or one turn (zombies, finalize, due jobs) with --once."
+        "Running jobs Zombie (at start-up and every few seconds). Runs until SIGTERM/SIGINT, "
+        "or one turn (zombies, then due jobs) with --once. (finalizeAfterDays is the heartbeat's, hourly.)"
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--once", action="store_true", help="one turn (zombies, finalize check, then due jobs) and exit")
+        parser.add_argument("--once", action="store_true", help="one turn (zombies, then due jobs) and exit")
         clock.add_now_argument(parser)
 
     def handle(self, *args, once: bool, **options) -> None:
         clock.apply_now_option(options)
         if once:
-            self.stdout.write(f"started {dispatcher_cycle(sweep=True, finalize=True)} job(s)")
+            self.stdout.write(f"started {dispatcher_cycle(sweep=True)} job(s)")
             return
         stop = StopSignal()
         poll = settings.DISPATCHER_POLL_MS / 1000
-        last_sweep = last_finalize = None  # the first turn sweeps: zombies left by a restart are found at start-up
+        last_sweep = None  # the first turn sweeps: zombies left by a restart are found at start-up
         while not stop.stopped:
             sweep = last_sweep is None or time.monotonic() - last_sweep >= settings.DISPATCHER_SWEEP_SECONDS
-            finalize = last_finalize is None or time.monotonic() - last_finalize >= FINALIZE_EVERY_SECONDS
             try:
-                started = dispatcher_cycle(sweep=sweep, finalize=finalize)
+                started = dispatcher_cycle(sweep=sweep)
                 if sweep:
                     last_sweep = time.monotonic()
-                if finalize:
-                    last_finalize = time.monotonic()
             except Exception:  # noqa: BLE001  - a database or broker outage must not end the loop
                 log.exception("dispatcher: turn failed; trying again")
                 connection.close()
