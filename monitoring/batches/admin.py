@@ -14,8 +14,7 @@ from django.db.models import QuerySet
 from monitoring.batches import selectors, services
 from monitoring.batches.models import AlertState, BatchConfig, BatchFile, BatchSource, BatchWindow, HeldArrival
 from monitoring.batches.scan import batch_scan_now
-from portal import roles
-from portal.admin import ConfigInline, ReadOnlyAdmin, RequiredReasonForm, SavedByService, action_form
+from portal.admin import ConfigInline, ReadOnlyAdmin, RequiredReasonForm, RoleAdmin, SavedByService, action_form
 
 # --- configs ------------------------------------------------------------------------------
 
@@ -48,7 +47,7 @@ class BatchSourceInline(ConfigInline):
 
 
 @admin.register(BatchConfig)
-class BatchConfigAdmin(SavedByService, ReadOnlyAdmin):
+class BatchConfigAdmin(SavedByService, RoleAdmin):
     list_display = [
         "name", "tenant", "active", "exception_check", "window_hours", "max_wait_hours", "realert_minutes",
         "interface", "source_names", "latest_window_status", "alert_state",
@@ -65,15 +64,6 @@ class BatchConfigAdmin(SavedByService, ReadOnlyAdmin):
 
     def get_queryset(self, request) -> QuerySet[BatchConfig]:
         return super().get_queryset(request).prefetch_related("sources")
-
-    def has_add_permission(self, request) -> bool:
-        return roles.can_administer(request.user)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return roles.can_administer(request.user)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return roles.can_administer(request.user)
 
     @admin.display(description="sources")
     def source_names(self, config: BatchConfig) -> str:

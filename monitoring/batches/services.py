@@ -176,6 +176,23 @@ def _clean_reason(reason: str) -> str:
     return reason
 
 
+def _fail_audited(placement: Placement, config_id: int, fail, *, actor, reason: str, before: dict) -> FailOutcome:
+    """Fail a window through ``fail`` (which returns it), apply what it held back, audit; inside a transaction."""
+    held_before = len(placement.configs[config_id].held)
+    window = fail()
+    still_held = len(placement.configs[config_id].held)
+    placement.flush()
+    audit_record(
+        actor=actor,
+        action="batch_window.fail",
+        obj=window,
+        before={"status": WindowStatus.OPEN, **before},
+        after={"status": WindowStatus.FAILED, "held_applied": held_before - still_held},
+        reason=reason,
+    )
+    return FailOutcome(window, held_before - still_held, still_held)
+
+
 def batch_window_fail(*, window_id: int, actor, reason: str) -> FailOutcome:
     """An operator fails an OPEN window: it counts as finished, so held arrivals behind it move on."""
     reason = _clean_reason(reason)
@@ -185,19 +202,12 @@ def batch_window_fail(*, window_id: int, actor, reason: str) -> FailOutcome:
         window = placement.configs[config_id].latest
         if window is None or window.id != window_id or window.status != WindowStatus.OPEN:
             raise WindowStateError(BatchWindow.objects.get(id=window_id), "failed")
-        held_before = len(placement.configs[config_id].held)
-        placement.fail(window=window, actor_name=roles.actor_label(actor), reason=reason)
-        still_held = len(placement.configs[config_id].held)
-        placement.flush()
-        audit_record(
-            actor=actor,
-            action="batch_window.fail",
-            obj=window,
-            before={"status": WindowStatus.OPEN},
-            after={"status": WindowStatus.FAILED, "held_applied": held_before - still_held},
-            reason=reason,
-        )
-    return FailOutcome(window, held_before - still_held, still_held)
+
+        def fail() -> BatchWindow:
+            placement.fail(window=window, actor_name=roles.actor_label(actor), reason=reason)
+            return window
+
+        return _fail_audited(placement, config_id, fail, actor=actor, reason=reason, before={})
 
 
 def held_arrival_release(*, file_id: int, actor, reason: str) -> FailOutcome:
@@ -206,22 +216,13 @@ def held_arrival_release(*, file_id: int, actor, reason: str) -> FailOutcome:
     config_id = BatchFile.objects.values_list("config_id", flat=True).get(id=file_id)
     with transaction.atomic():
         placement = Placement(config_ids=[config_id], now=clock.now())
-        held = placement.configs[config_id].held
-        if not any(file.id == file_id for _, file in held):
+        if not any(file.id == file_id for _, file in placement.configs[config_id].held):
             raise BatchInputError([InputError(None, "id", f"arrival {file_id} is not held (it was applied meanwhile)")])
-        held_before = len(held)
-        window = placement.fail_current(config_id=config_id, actor_name=roles.actor_label(actor), reason=reason)
-        still_held = len(placement.configs[config_id].held)
-        placement.flush()
-        audit_record(
-            actor=actor,
-            action="batch_window.fail",
-            obj=window,
-            before={"status": WindowStatus.OPEN, "blocking_held_arrival": file_id},
-            after={"status": WindowStatus.FAILED, "held_applied": held_before - still_held},
-            reason=reason,
+        return _fail_audited(
+            placement, config_id,
+            lambda: placement.fail_current(config_id=config_id, actor_name=roles.actor_label(actor), reason=reason),
+            actor=actor, reason=reason, before={"blocking_held_arrival": file_id},
         )
-    return FailOutcome(window, held_before - still_held, still_held)
 
 
 # --- configs --------------------------------------------------------------------------
