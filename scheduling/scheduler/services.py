@@ -34,6 +34,8 @@ from scheduling.scheduler.selectors import group_prefetches
 
 log = logging.getLogger(__name__)
 
+# The path django-q2 stores for a claimed task's run (scheduling.tasks serves rows queued before the split).
+RUN_CLAIMED_TASK = "scheduling.scheduler.tasks.run_claimed_task"
 NO_CLAIM = {"claim_token": None, "claimed_at": None, "claim_expires_at": None}
 NO_SUSPENSION = {"suspended_reason": "", "suspended_by": None, "suspended_at": None, "resume_at": None}
 
@@ -213,7 +215,7 @@ def scheduler_task_hand_off(*, task_id: int, token: uuid.UUID) -> None:
     """Give a claimed task to a django-q2 worker (the claim is committed already)."""
     from django_q.tasks import async_task
 
-    async_task("scheduling.scheduler.tasks.run_claimed_task", task_id, str(token), task_name=f"scheduler-task-{task_id}-{token}")
+    async_task(RUN_CLAIMED_TASK, task_id, str(token), task_name=f"scheduler-task-{task_id}-{token}")
 
 
 # --- operator commands --------------------------------------------------------------
