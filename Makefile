@@ -15,9 +15,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# The dev checkout's settings for manage.py commands typed beside a running portal (manage.py reads it).
+.env:
+	printf '# Written by make run: manage.py reads it in this dev checkout (the environment wins).\nDEBUG=1\n' > .env
+
 # The portal with its embedded defaults (SQLite, django-q2's ORM broker, the
 # local queue backend) and demo data; one Ctrl-C stops every process.
-run: $(STAMP)
+run: $(STAMP) .env
 	export DEBUG=$${DEBUG:-1} PATH="$(BIN):$$PATH"; \
 	python manage.py migrate --noinput && \
 	python manage.py create_demo_admin && \

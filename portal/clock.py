@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import zoneinfo
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.utils import timezone
 
 _fixed: dt.datetime | None = None
@@ -20,6 +22,16 @@ def now() -> dt.datetime:
     if _fixed is not None:
         return _fixed
     return timezone.now()
+
+
+def zone() -> zoneinfo.ZoneInfo:
+    """PORTAL_TIME_ZONE: where the gates read the time of day and every screen shows times."""
+    return zoneinfo.ZoneInfo(settings.PORTAL_TIME_ZONE)
+
+
+def local(instant: dt.datetime | None = None) -> dt.datetime:
+    """An instant (default: now) in PORTAL_TIME_ZONE."""
+    return (instant or now()).astimezone(zone())
 
 
 def set_now(instant: dt.datetime | None) -> None:
@@ -46,14 +58,20 @@ def frozen(instant: dt.datetime) -> Iterator[dt.datetime]:
         set_now(previous)
 
 
+# PostgreSQL's limit (and far beyond any real zone, +14:00 at most): a larger offset reaches no column.
+MAX_OFFSET = dt.timedelta(hours=15, minutes=59)
+
+
 def parse_instant(text: str) -> dt.datetime:
-    """Parse an ISO-8601 instant that carries its offset; refuse naive ones."""
+    """Parse an ISO-8601 instant that carries its offset; refuse naive ones and offsets beyond +-15:59."""
     try:
         value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{text!r} is not an ISO-8601 date-time") from None
+        raise ValueError(f"{text[:64]!r} is not an ISO-8601 date-time") from None
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone offset (add Z or +00:00)")
+    if abs(value.utcoffset()) > MAX_OFFSET:
+        raise ValueError(f"{text!r} has an offset beyond +-15:59")
     try:
         return value.astimezone(dt.UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00: no UTC instant exists

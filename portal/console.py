@@ -1,7 +1,9 @@
-"""The live web monitor at /monitor/: one page, and the JSON it refreshes from every second.
+"""The operator console at /monitor/ (DOMAIN §6): one page, the JSON it refreshes from, and a job's detail.
 
-Commands on the page go through the REST API, so the web, the API, the CLI and
-the admin share the same services, preconditions, permissions and audit.
+What needs an eye comes first in the feed, whatever page or filter the job table
+shows. Commands on the page go through the REST API, so the web, the API, the CLI
+and the admin share the same services, preconditions, permissions and audit. The
+feed's queries do not grow with the number of jobs (tests/portal/test_console.py).
 """
 
 from __future__ import annotations
@@ -13,15 +15,28 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from monitoring.batches.selectors import alerting_batches
+from monitoring.batches.selectors import alerting_batches, held_arrivals_listing
 from monitoring.summaries.selectors import summary_chart_series
 from portal import clock, roles
+from portal.alerts.selectors import open_alerts
 from portal.lib.times import iso_utc
 from portal.selectors import outbox_problems, portal_health
+from scheduling.scheduler.models import COMMAND_FROM as TASK_COMMANDS
 from scheduling.scheduler.models import SchedulerTask
 from scheduling.scheduler.selectors import monitor_tasks
-from scheduling.workflows.models import Job, JobStatus
-from scheduling.workflows.selectors import monitor_jobs_page, monitor_spool_names, scheduler_state
+from scheduling.workflows.models import JOB_COMMANDS, Job, JobStatus
+from scheduling.workflows.selectors import (
+    ATTENTION_LIMIT,
+    COUNT_CAP,
+    JobGates,
+    job_detail,
+    job_gates,
+    monitor_attention_jobs,
+    monitor_jobs_page,
+    monitor_spools,
+    monitor_status_counts,
+    scheduler_state,
+)
 
 LOGIN_URL = "/monitor/login/"
 
@@ -61,12 +76,18 @@ def optional_int(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-@require_GET
-def monitor_data(request: HttpRequest) -> JsonResponse:
+def _refused(request: HttpRequest) -> JsonResponse | None:
     if not request.user.is_authenticated:
         return JsonResponse({"detail": "log in first"}, status=401)
     if not roles.can_read(request.user):
         return JsonResponse({"detail": "the Viewer, Operator or Administrator role is needed"}, status=403)
+    return None
+
+
+@require_GET
+def monitor_data(request: HttpRequest) -> JsonResponse:
+    if refused := _refused(request):
+        return refused
     status = request.GET.get("status", "")
     page = monitor_jobs_page(
         spool=request.GET.get("spool", ""),
@@ -75,18 +96,31 @@ def monitor_data(request: HttpRequest) -> JsonResponse:
         after=optional_int(request.GET.get("after")),
     )
     health = portal_health()
+    gates = job_gates()
+    control = scheduler_state()
+    attention = monitor_attention_jobs()
     return JsonResponse(
         {
             "now": iso_utc(clock.now()),
+            "time_zone": settings.PORTAL_TIME_ZONE,
             "heartbeat": {"last_tick_at": iso_utc(health.last_heartbeat_at), "stale": health.heartbeat_stale},
-            "scheduler": {"shutdown": scheduler_state().shut_down},
+            "scheduler": {
+                "shutdown": control.shut_down,
+                "changed_at": iso_utc(control.changed_at),
+                "changed_by": control.changed_by,
+                "reason": control.reason,
+            },
+            "counts": monitor_status_counts(),
+            "counts_cap": COUNT_CAP,
+            "attention": {"rows": [job_row(job, gates) for job in attention], "limit": ATTENTION_LIMIT},
             "jobs": {
-                "rows": [job_row(job) for job in page.rows],
+                "rows": [job_row(job, gates) for job in page.rows],
                 "older": page.older,
                 "newer": page.newer,
-                "spools": monitor_spool_names(),
+                "spools": monitor_spools(),
             },
             "batches": alerting_batches(),
+            "held": held_arrivals_listing(),
             "tasks": [task_row(task) for task in monitor_tasks()],
             "outbox": {
                 "pending": health.outbox_pending,
@@ -94,11 +128,49 @@ def monitor_data(request: HttpRequest) -> JsonResponse:
                 **outbox_problems(),
             },
             "charts": summary_chart_series(),
+            "alerts": open_alerts(),
         }
     )
 
 
-def job_row(job: Job) -> dict:
+@require_GET
+def monitor_job(request: HttpRequest, job_id: int) -> JsonResponse:
+    """A job in full for the console's detail: the same selector as `manage.py jobs show`."""
+    if refused := _refused(request):
+        return refused
+    try:
+        detail = job_detail(job_id)
+    except Job.DoesNotExist:
+        return JsonResponse({"detail": f"there is no job {job_id}"}, status=404)
+    job = detail.job
+    return JsonResponse(
+        {
+            **job_row(job, None),
+            "waiting_for": detail.waiting_for,
+            "command": detail.command,
+            "return_code": job.return_code,
+            "output_tail": job.output_tail,
+            "started": iso_utc(job.started_at),
+            "finished": iso_utc(job.finished_at),
+            "worker": job.worker,
+            "schedule_note": job.schedule_note(),
+            "attempts": [
+                {
+                    "id": a.id, "state": a.state, "attempt": a.attempt, "type": a.type, "command": a.command,
+                    "claimed": iso_utc(a.claimed_at), "started": iso_utc(a.started_at), "finished": iso_utc(a.finished_at),
+                    "return_code": a.return_code, "worker": a.worker, "outcome": a.outcome, "output_tail": a.output_tail,
+                }
+                for a in detail.attempts
+            ],
+            "audit": [
+                {"id": e.id, "at": iso_utc(e.at), "actor": e.actor_name, "action": e.action, "reason": e.reason, "before": e.before, "after": e.after}
+                for e in detail.audit
+            ],
+        }
+    )
+
+
+def job_row(job: Job, gates: JobGates | None) -> dict:
     return {
         "id": job.id,
         "spool": job.spool.name,
@@ -109,6 +181,9 @@ def job_row(job: Job) -> dict:
         "status": job.status,
         "timestamp": iso_utc(job.timestamp),
         "comment": job.comment,
+        "stop_flag": job.stop_flag,
+        "waiting_for": gates.waiting_for(job) if gates else None,
+        "commands": [command for command in JOB_COMMANDS if job.allows(command)],
     }
 
 
@@ -119,5 +194,15 @@ def task_row(task: SchedulerTask) -> dict:
         "subtype": task.subtype,
         "state": task.state,
         "next_timeout_at": iso_utc(task.next_timeout_at),
+        "last_fired_at": iso_utc(task.last_fired_at),
         "last_error": task.last_error,
+        "last_error_at": iso_utc(task.last_error_at),
+        "consecutive_failures": task.consecutive_failures,
+        "suspended_reason": task.suspended_reason,
+        "suspended_by": task.suspended_by.get_username() if task.suspended_by else "",
+        "suspended_at": iso_utc(task.suspended_at),
+        "resume_at": iso_utc(task.resume_at),
+        "calendars": [group.name for group in task.calendar_groups.all()],
+        "interval_seconds": task.interval_seconds,
+        "commands": [command for command in TASK_COMMANDS if task.may(command)],
     }

@@ -120,3 +120,29 @@ class Heartbeat(models.Model):
         if self.last_tick_at is None:
             return False
         return now - self.last_tick_at > dt.timedelta(seconds=3 * interval_seconds)
+
+
+class QueueHost(models.Model):
+    """The host that writes a one-host queue backend (the local file): DOMAIN §9 refuses a second host."""
+
+    backend = models.CharField(max_length=32, unique=True)
+    host = models.CharField(max_length=255)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.backend} queue on {self.host}"
+class LoginFailures(models.Model):
+    """Wrong passwords of one account or from one address within the current window (DOMAIN §4).
+
+    A row, not a per-process counter: gunicorn's workers and every web host see the same count.
+    """
+
+    key = models.CharField(max_length=200, unique=True, help_text="account:<username> or address:<ip>")
+    window_started_at = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "login failures"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.failures} since {self.window_started_at:%H:%M:%S}"

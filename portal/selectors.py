@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Min
+from django.utils.module_loading import import_string
 
 from portal import clock
 from portal.lib.times import iso_utc
@@ -16,17 +17,22 @@ from portal.models import Heartbeat, OutboundMessage
 
 @dataclass(frozen=True)
 class Health:
+    """Readiness: the database, the heartbeat, the queue backend and each engine's READINESS_CHECKS."""
+
     database: bool
     last_heartbeat_at: dt.datetime | None
     heartbeat_stale: bool
     outbox_pending: int | None  # None: unknown (the database cannot be reached)
     outbox_oldest_pending_age_seconds: float | None
     outbox_failed: int | None
+    queue_backend_failing: bool = False
+    engines_ready: bool = True
+    engine_fields: dict = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
         too_old = (self.outbox_oldest_pending_age_seconds or 0) > settings.HEALTHZ_OUTBOX_MAX_AGE_SECONDS
-        return self.database and not self.heartbeat_stale and not too_old
+        return self.database and not self.heartbeat_stale and not too_old and not self.queue_backend_failing and self.engines_ready
 
     def as_json(self) -> dict:
         return {
@@ -37,6 +43,8 @@ class Health:
             "outbox_pending": self.outbox_pending,
             "outbox_oldest_pending_age_seconds": self.outbox_oldest_pending_age_seconds,
             "outbox_failed": self.outbox_failed,
+            "queue_backend_failing": self.queue_backend_failing,
+            **self.engine_fields,
         }
 
 
@@ -56,6 +64,10 @@ def portal_health() -> Health:
     heartbeat = Heartbeat.objects.filter(id=Heartbeat.SINGLETON_ID).first()
     pending = OutboundMessage.objects.pending()
     oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]
+    engines_ready, engine_fields = True, {}
+    for path in settings.READINESS_CHECKS:
+        ready, fields = import_string(path)(now)
+        engines_ready, engine_fields = engines_ready and ready, {**engine_fields, **fields}
     return Health(
         database=True,
         last_heartbeat_at=heartbeat.last_tick_at if heartbeat else None,
@@ -63,6 +75,10 @@ def portal_health() -> Health:
         outbox_pending=pending.count(),
         outbox_oldest_pending_age_seconds=round((now - oldest).total_seconds(), 3) if oldest else None,
         outbox_failed=OutboundMessage.objects.filter(status="FAILED").count(),
+        # A pending message whose last send failed: the backend is failing now (it clears at the next success).
+        queue_backend_failing=pending.filter(attempts__gt=0).exclude(last_error="").exists(),
+        engines_ready=engines_ready,
+        engine_fields=engine_fields,
     )
 
 

@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, close_old_connections, connection, models, transaction
 
 from portal import clock, roles
-from portal.backends import QueueBackend, SendResult, get_backend
+from portal.backends import QueueBackend, SendResult, backend_name_for, get_backend
 from portal.lib.bulk import rows_insert
 from portal.models import AuditEntry, MessageStatus, OutboundMessage
 from portal.validation import schema_errors
@@ -220,20 +220,45 @@ def outbox_send(*, backend: QueueBackend, messages: list[OutboundMessage]) -> li
     return results
 
 
+def _send_through(name: str, backend: QueueBackend | None, messages: list[OutboundMessage]) -> list[SendResult]:
+    try:
+        backend = backend or get_backend(name)
+    except Exception as exc:  # noqa: BLE001  - a backend that cannot start is a failed send
+        log.warning("outbox: backend %s unavailable: %s", name, exc)
+        return [SendResult(m.id, False, error=f"{type(exc).__name__}: {exc}") for m in messages]
+    return outbox_send(backend=backend, messages=messages)
+
+
 def outbox_publish(*, limit: int | None = None, backend: QueueBackend | None = None) -> PublishReport:
-    """Send one batch of due messages, oldest first; failures back off, nothing is dropped."""
+    """Send one batch of due messages, oldest first; failures back off, nothing is dropped.
+
+    Each message leaves through its kind's backend (notifications to people, the rest
+    to the control queue; ``backend`` stands in for the control queue's): one that
+    fails holds back only its own messages.
+    """
     now = clock.now()
     messages = outbox_claim(now=now, limit=limit or settings.OUTBOX_BATCH_SIZE)
     if not messages:
         return PublishReport()
+    routes: dict[str, list[OutboundMessage]] = {}
+    for message in messages:
+        routes.setdefault(backend_name_for(message.kind), []).append(message)
+    results: list[SendResult] = []
+    for name, routed in routes.items():
+        results += _send_through(name, backend if name == settings.CONTROL_QUEUE_BACKEND else None, routed)
+    report = outbox_record_results(messages=messages, results=results, now=clock.now())
+    _watch_outbox(report)
+    return report
+
+
+def _watch_outbox(report: PublishReport) -> None:
+    # The alerts build on this module: imported here, at the first turn, not at import time.
+    from portal.alerts.watch import alerts_watch_outbox_after_publish
+
     try:
-        backend = backend or get_backend()
-    except Exception as exc:  # noqa: BLE001  - a backend that cannot start is a failed send
-        log.warning("outbox: backend unavailable: %s", exc)
-        results = [SendResult(m.id, False, error=f"{type(exc).__name__}: {exc}") for m in messages]
-    else:
-        results = outbox_send(backend=backend, messages=messages)
-    return outbox_record_results(messages=messages, results=results, now=clock.now())
+        alerts_watch_outbox_after_publish(now=clock.now(), troubled=bool(report.failed or report.retrying))
+    except Exception:  # noqa: BLE001  - what was sent is recorded; the next tick looks at the outbox again
+        log.exception("outbox: looking for OUTBOX_FAILED and OUTBOX_STALLED failed")
 
 
 def outbox_publish_all(*, backend: QueueBackend | None = None) -> PublishReport:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import dj_database_url
@@ -27,16 +28,20 @@ if not DATA_DIR.is_absolute():
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = env_str("SECRET_KEY")
+# It signs the sessions and the JWTs: a short one can be guessed offline from any token.
+SECRET_KEY_MIN_LENGTH = 50
 if not SECRET_KEY:
     if not DEBUG:
         raise EnvError("SECRET_KEY", "", "a secret value (only DEBUG=1 has a development default)")
     SECRET_KEY = "development-only-insecure-key-do-not-use-in-production"
+elif len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH and not DEBUG:
+    raise EnvError("SECRET_KEY", "*" * len(SECRET_KEY), f"at least {SECRET_KEY_MIN_LENGTH} random characters")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.apps.PortalAdminConfig",  # django.contrib.admin, entered through a role, not the staff flag
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -45,23 +50,32 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "django_prometheus",
     "portal",
+    "portal.alerts",
     "monitoring",
     "scheduling",
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.RequestContextMiddleware",
+    "portal.middleware.ApiErrorsAsJsonMiddleware",
+    # Before anything reads the body (django-prometheus does): an oversized one is answered as JSON.
+    "portal.middleware.BodySizeMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.middleware.LoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.middleware.AuditReasonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -117,6 +131,8 @@ TIME_ZONE = "UTC"  # storage and the API are UTC; PORTAL_TIME_ZONE is for gates 
 USE_I18N = False
 USE_TZ = True
 PORTAL_TIME_ZONE = env_timezone("PORTAL_TIME_ZONE", "UTC")
+# Dates as the console and the CLI show them (2026-03-02 11:00:00), not "March 2, 2026, 11 a.m.".
+FORMAT_MODULE_PATH = ["portal.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
@@ -129,7 +145,7 @@ LOGIN_URL = "/admin/login/"
 # --- security (check --deploy) --------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^metrics/?$"]  # probes and scrapers often speak plain HTTP
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^livez/?$", r"^metrics/?$"]  # probes and scrapers often speak plain HTTP
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
@@ -137,13 +153,35 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_AGE = env_int("SESSION_SECONDS", 12 * 3600, minimum=60)
+# The console, the admin and the API docs run no inline script: only the portal's own files.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# DOMAIN §4: after this many wrong passwords within the window, for one account or from one
+# address, every login and token request of that account or address answers 429 until it ends.
+LOGIN_FAILURES_MAX = 10
+LOGIN_FAILURE_WINDOW_SECONDS = 60
+# Paths whose POST is a login: the console's form, the admin's and the API's token routes.
+LOGIN_PATHS = ("/monitor/login/", "/admin/login/", "/api/v1/token/", "/api/v1/token/refresh/")
+
+# Bodies: the documented feeds of 10,000 items (2.7 MB of transactions with 120-character
+# references, more for arrivals with extra fields) fit; a larger body is refused before it is read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1024 * 1024)
+# Deeper JSON than this is refused before any serializer walks it (Python's recursion limit is 1,000).
+API_MAX_JSON_DEPTH = 32
 
 # --- control queue and outbox -------------------------------------------------
 CONTROL_QUEUE_BACKEND = env_choice("CONTROL_QUEUE_BACKEND", ("local", "sqs"), "local")
 CONTROL_QUEUE_BACKENDS = {
     "local": "portal.backends.local.LocalQueue",
     "sqs": "portal.backends.sqs.SqsQueue",
+    "notification": "portal.alerts.channels.NotificationSender",
 }
+# Message kinds sent through another backend than the control queue: notifications go to people.
+OUTBOX_BACKEND_BY_KIND = {"NOTIFICATION": "notification"}
 CONTROL_QUEUE_URL = env_url("CONTROL_QUEUE_URL", schemes=("http", "https"))
 CONTROL_QUEUE_FILE = DATA_DIR / "control-queue.jsonl"
 AWS_REGION = env_str("AWS_REGION", "us-east-1")
@@ -156,6 +194,32 @@ OUTBOX_POLL_SECONDS = env_int("OUTBOX_POLL_SECONDS", 1, minimum=1)
 # so it must outlast one SQS call (3 s connect + 10 s read) twice over.
 OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 120, minimum=30)
 HEALTHZ_OUTBOX_MAX_AGE_SECONDS = env_int("HEALTHZ_OUTBOX_MAX_AGE_SECONDS", 900, minimum=1)
+# OUTBOX_STALLED opens when the oldest pending message (control queue or notifications) is this old.
+OUTBOX_STALL_SECONDS = env_int("OUTBOX_STALL_SECONDS", 120, minimum=1)
+
+# --- alerts to people (DOMAIN §7) ---------------------------------------------------------
+# The console's address, for the link in every notification.
+PORTAL_URL = env_url("PORTAL_URL", "http://localhost:8000", schemes=("http", "https"))
+# Channel kind -> the module that checks, masks and sends (portal/alerts/channels/).
+NOTIFICATION_CHANNEL_KINDS: dict[str, str] = {
+    "email": "portal.alerts.channels.email",
+    "webhook": "portal.alerts.channels.webhook",
+    "apprise": "portal.alerts.channels.apprise",
+    "console": "portal.alerts.channels.console",
+}
+NOTIFICATION_TIMEOUT_SECONDS = env_int("NOTIFICATION_TIMEOUT_SECONDS", 10, minimum=1)
+# E-mail: SMTP whenever EMAIL_HOST is set (DEBUG included); without it, mails go to the console log.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = NOTIFICATION_TIMEOUT_SECONDS
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "portal@localhost")
+EMAIL_BACKEND = "django.core.mail.backends." + ("smtp.EmailBackend" if EMAIL_HOST else "console.EmailBackend")
+# A dead man's switch outside the portal (Healthchecks style): every heartbeat tick ends with a GET of it.
+HEARTBEAT_PING_URL = env_url("HEARTBEAT_PING_URL", schemes=("http", "https"))
+HEARTBEAT_PING_TIMEOUT_SECONDS = env_int("HEARTBEAT_PING_TIMEOUT_SECONDS", 5, minimum=1)
 
 # --- heartbeat and scheduler tasks ----------------------------------------------
 HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 60, minimum=1)
@@ -179,6 +243,8 @@ RETIRED_SCHEDULES = ("workflow-finalize",)
 
 # --- metrics ------------------------------------------------------------------------
 METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+# Behind a reverse proxy every client is 127.0.0.1: with a token set, the scraper must also send it.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 # Functions yielding Prometheus metric families, read from the database at scrape time.
 METRICS_COLLECTORS: list[str] = [
     "portal.metrics.portal_metrics",
@@ -186,15 +252,22 @@ METRICS_COLLECTORS: list[str] = [
     "scheduling.workflows.metrics.workflow_metrics",
     "monitoring.summaries.metrics.transaction_metrics",
     "monitoring.batches.metrics.batch_metrics",
+    "portal.alerts.metrics.alert_metrics",
 ]
+
+# Readiness (/healthz) beside the kernel's own: each returns (ready, fields shown), given the time.
+READINESS_CHECKS: list[str] = ["scheduling.workflows.selectors.dispatcher_readiness"]
 
 # Demo data loaders, run once by `manage.py load_demo` (make run only).
 DEMO_LOADERS: list[str] = [
+    "portal.alerts.demo.load_alert_demo",  # a channel writing to the console log and a rule: first, so it hears the rest
     "scheduling.scheduler.demo.load_demo",  # the TARGET2 and NYSE calendar groups
     "monitoring.batches.demo.load_batch_demo",  # configs with open, delayed, complete and held batches
+    "monitoring.batches.demo.scan_batch_demo",  # the first scan at once: the demo's batch alerts are open from the start
     "monitoring.summaries.demo.load_transaction_demo",
     "scheduling.scheduler.demo.load_task_demo",  # summary tasks over the five interfaces
     "scheduling.workflows.demo.load_demo",  # the demo spool and its first job
+    "scheduling.workflows.demo.load_payroll_demo",  # a job that fails, a Zombie, a paused job
 ]
 
 # --- django-q2 ------------------------------------------------------------------
@@ -230,6 +303,8 @@ DISPATCHER_POLL_MS = env_int("DISPATCHER_POLL_MS", 500, minimum=10)
 DISPATCHER_QUEUE_AHEAD = env_int("DISPATCHER_QUEUE_AHEAD", Q_CLUSTER["workers"], minimum=1)
 # Zombie detection and the dispatcher's sign of life, every this many seconds.
 DISPATCHER_SWEEP_SECONDS = 10
+# DISPATCHER_STALE opens when the dispatcher has left no sign of life for this long while the scheduler runs.
+DISPATCHER_STALE_SECONDS = env_int("DISPATCHER_STALE_SECONDS", 30, minimum=2 * DISPATCHER_SWEEP_SECONDS)
 # A step's command is stopped after this long; it must end before django-q2's own task timeout.
 JOB_TIME_LIMIT_SECONDS = env_int("JOB_TIME_LIMIT_SECONDS", max(Q_CLUSTER["timeout"] - 30, 1), minimum=1)
 # A worker that ends a step goes on with what is due (its job's next step first) for this long,
@@ -250,14 +325,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.permissions.IsViewer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "portal.api.parsers.ReasonJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # JSON only: one body format, checked once (portal.api.parsers); a form body is a 415.
+    "DEFAULT_PARSER_CLASSES": ["portal.api.parsers.ReasonJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_FILTER_BACKENDS": ["portal.api.fields.StrictFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.IdCursorPagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DATETIME_FORMAT": "iso-8601",
 }
@@ -270,14 +343,42 @@ SPECTACULAR_SETTINGS = {
     # Several models have a "status" field with their own choices: name each set.
     "ENUM_NAME_OVERRIDES": {
         "TransactionStatusEnum": "monitoring.summaries.models.TransactionStatus",
+        "AlertKindEnum": "portal.alerts.models.AlertKind",
+        "ChannelKindEnum": "portal.alerts.models.ChannelKind",
+        "JobStatusEnum": "scheduling.workflows.models.JobStatus",
+        "TaskStateEnum": "scheduling.scheduler.models.TaskState",
+        "WindowStatusEnum": "monitoring.batches.models.WindowStatus",
+        "MessageStatusEnum": "portal.models.MessageStatus",
     },
+    # What a client sends and what it is answered are two schemas: read-only fields are no input.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the portal itself (DOMAIN §6: no internet needed), its script in a file (CSP).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
-SIMPLE_JWT = {"AUTH_HEADER_TYPES": ("Bearer",)}
+SIMPLE_JWT = {
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "ACCESS_TOKEN_LIFETIME": dt.timedelta(seconds=env_int("JWT_ACCESS_SECONDS", 300, minimum=30)),
+    "REFRESH_TOKEN_LIFETIME": dt.timedelta(seconds=env_int("JWT_REFRESH_SECONDS", 86400, minimum=60)),
+    # A refresh token is good for one refresh: the answer carries its successor.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    # Every token carries a fingerprint of the password: a new password ends them all.
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_REFRESH_SERIALIZER": "portal.api.auth.TokenRefreshSerializer",
+}
 
+LOG_FORMAT = env_choice("LOG_FORMAT", ("text", "json"), "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "portal.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(context)s] %(message)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()},
 }
 

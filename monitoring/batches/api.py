@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import django_filters
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -13,6 +12,9 @@ from rest_framework.response import Response
 from monitoring.batches import selectors, services
 from monitoring.batches.models import AlertState, ArrivalException, BatchConfig, BatchFile, BatchWindow, WindowStatus
 from monitoring.summaries.models import MonitoredInterface
+from portal.api.fields import BooleanFilter, IntegerFilter
+from portal.api.mixins import JsonTypesMixin
+from portal.api.schema import one_or_many
 from portal.permissions import IsOperator, ReadOrAdminister, ReadOrFeed
 
 
@@ -30,7 +32,10 @@ class ArrivalSerializer(serializers.ModelSerializer):
     tenant = serializers.CharField(source="config.tenant", read_only=True)
     config = serializers.CharField(source="config.name", read_only=True)
     source = serializers.CharField(source="source_name", read_only=True)
-    window_id = serializers.IntegerField(read_only=True)
+    window_id = serializers.IntegerField(read_only=True, allow_null=True)
+    exception = serializers.ChoiceField(
+        choices=[("", "none"), *ArrivalException.choices], read_only=True, help_text="empty: placed in its window"
+    )
 
     class Meta:
         model = BatchFile
@@ -46,12 +51,50 @@ class ArrivalFilter(django_filters.FilterSet):
     config = django_filters.CharFilter(field_name="config__name")
     source = django_filters.CharFilter(field_name="source_name")
     exception = django_filters.ChoiceFilter(choices=ArrivalException.choices)
-    window = django_filters.NumberFilter(field_name="window_id")
-    held = django_filters.BooleanFilter()
+    window = IntegerFilter(field_name="window_id")
+    held = BooleanFilter()
 
     class Meta:
         model = BatchFile
         fields = ["tenant", "config", "source", "exception", "window", "held"]
+
+
+# What POST /arrivals/ takes: the three fields every arrival has, and any others the sender adds
+# (kept as the arrival's payload); one object, or a list of up to 10,000 placed in order.
+ARRIVAL_INPUT = {
+    "type": "object",
+    "properties": {
+        "tenant": {"type": "string", "minLength": 1, "description": "the tenant of a batch config"},
+        "source": {"type": "string", "minLength": 1, "description": "a source that config expects"},
+        "extract_timestamp": {"type": "string", "format": "date-time", "description": "ISO-8601 with its offset"},
+    },
+    "required": list(services.ARRIVAL_FIELDS),
+    "additionalProperties": True,
+}
+ARRIVAL_RESULT = {
+    "type": "object",
+    "properties": {
+        "window_id": {"type": "integer", "nullable": True},
+        "window_status": {"type": "string", "nullable": True},
+        "exception": {"type": "string", "nullable": True, "enum": [*ArrivalException.values, None]},
+    },
+    "required": ["window_id", "window_status", "exception"],
+}
+# A refusal of the batch services (BatchInputError.as_json): the 409 of a config in use, of a release.
+BATCH_REFUSAL = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"index": {"type": "integer", "nullable": True}, "field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "required": ["detail"],
+}
 
 
 class ArrivalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -63,7 +106,14 @@ class ArrivalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     filterset_class = ArrivalFilter
     permission_classes = [ReadOrFeed]
 
-    @extend_schema(request=dict, responses={201: dict})
+    @extend_schema(
+        request={"application/json": one_or_many(ARRIVAL_INPUT, max_items=services.MAX_ARRIVALS_PER_REQUEST)},
+        responses={201: one_or_many(ARRIVAL_RESULT, max_items=services.MAX_ARRIVALS_PER_REQUEST)},
+        description=(
+            "One arrival or a list of up to 10,000, placed in order, all or nothing; the answer mirrors the shape. "
+            "A refused request (400, nothing written) answers {detail, errors: [{index, field, message}]}."
+        ),
+    )
     def create(self, request, *args, **kwargs) -> Response:
         try:
             items = services.arrivals_check_shape(request.data)
@@ -84,7 +134,7 @@ class SourceNamesField(serializers.ListField):
         return [source.name for source in instance.sources.all()]
 
 
-class BatchConfigSerializer(serializers.ModelSerializer):
+class BatchConfigSerializer(JsonTypesMixin, serializers.ModelSerializer):
     sources = SourceNamesField(child=serializers.CharField(max_length=200), allow_empty=False)
     interface = serializers.SlugRelatedField(
         slug_field="code", queryset=MonitoredInterface.objects.all(), allow_null=True, required=False
@@ -105,7 +155,7 @@ class BatchConfigFilter(django_filters.FilterSet):
     tenant = django_filters.CharFilter()
     name = django_filters.CharFilter()
     interface = django_filters.CharFilter(field_name="interface__code")
-    active = django_filters.BooleanFilter()
+    active = BooleanFilter()
     alert_state = django_filters.ChoiceFilter(field_name="alert__state", choices=AlertState.choices)
 
     class Meta:
@@ -144,6 +194,7 @@ class BatchConfigViewSet(viewsets.ModelViewSet):
             raise as_validation_error(exc) from None
         return Response(self.get_serializer(self.get_queryset().get(id=config.id)).data)
 
+    @extend_schema(responses={204: None, 409: BATCH_REFUSAL})
     def destroy(self, request, *args, **kwargs) -> Response:
         config = self.get_object()
         try:
@@ -191,8 +242,28 @@ class BatchWindowFilter(django_filters.FilterSet):
         fields = ["config", "tenant", "status", "alert_state"]
 
 
-class FailSerializer(serializers.Serializer):
+class FailSerializer(JsonTypesMixin, serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
+
+
+class WindowConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    status = serializers.CharField(help_text="the window's status: only an OPEN one can be failed")
+
+
+class FailedWindowSerializer(BatchWindowSerializer):
+    held_applied = serializers.IntegerField(help_text="held arrivals placed once the window was out of the way")
+    still_held = serializers.IntegerField()
+
+    class Meta(BatchWindowSerializer.Meta):
+        fields = [*BatchWindowSerializer.Meta.fields, "held_applied", "still_held"]
+        read_only_fields = fields
+
+
+class ReleaseSerializer(serializers.Serializer):
+    failed_window = BatchWindowSerializer()
+    held_applied = serializers.IntegerField()
+    still_held = serializers.IntegerField()
 
 
 class BatchWindowViewSet(viewsets.ReadOnlyModelViewSet):
@@ -202,10 +273,10 @@ class BatchWindowViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = BatchWindowSerializer
     filterset_class = BatchWindowFilter
 
-    @extend_schema(request=FailSerializer, responses={200: BatchWindowSerializer})
+    @extend_schema(request=FailSerializer, responses={200: FailedWindowSerializer, 409: WindowConflictSerializer})
     @action(detail=True, methods=["post"], permission_classes=[IsOperator])
     def fail(self, request, pk=None) -> Response:
-        window = get_object_or_404(BatchWindow, pk=pk)
+        window = self.get_object()  # DRF's lookup: a non-numeric id is a 404, not a 500
         serializer = FailSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -221,6 +292,13 @@ class BatchWindowViewSet(viewsets.ReadOnlyModelViewSet):
 # --- held arrivals ------------------------------------------------------------------------
 
 
+class BlockedBySerializer(serializers.Serializer):
+    window_id = serializers.IntegerField(allow_null=True, help_text="null: a window no arrival has opened yet")
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+    status = serializers.CharField(allow_null=True)
+
+
 class HeldArrivalSerializer(serializers.ModelSerializer):
     tenant = serializers.CharField(source="config.tenant", read_only=True)
     config = serializers.CharField(source="config.name", read_only=True)
@@ -232,6 +310,7 @@ class HeldArrivalSerializer(serializers.ModelSerializer):
         fields = ["id", "tenant", "config", "source", "extract_timestamp", "received_at", "payload", "blocked_by"]
         read_only_fields = fields
 
+    @extend_schema_field(BlockedBySerializer)
     def get_blocked_by(self, file: BatchFile) -> dict:
         blocker = selectors.held_blocker(file)
         field = serializers.DateTimeField()
@@ -256,10 +335,10 @@ class HeldArrivalViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = HeldArrivalSerializer
     filterset_class = HeldArrivalFilter
 
-    @extend_schema(request=FailSerializer, responses={200: dict})
+    @extend_schema(request=FailSerializer, responses={200: ReleaseSerializer, 409: BATCH_REFUSAL})
     @action(detail=True, methods=["post"], permission_classes=[IsOperator])
     def release(self, request, pk=None) -> Response:
-        held = get_object_or_404(BatchFile, pk=pk, held=True)
+        held = self.get_object()
         serializer = FailSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

@@ -14,6 +14,7 @@ import datetime as dt
 from django.db import transaction
 
 from monitoring.batches.models import BatchConfig
+from monitoring.batches.scan import batch_scan
 from monitoring.batches.services import arrivals_record, batch_config_create
 from portal import clock
 
@@ -81,3 +82,8 @@ def load_batch_demo() -> str:
         _feed_windows("globex", ["fx_eod"], now - 3 * day + 4 * hour, 24, 3)
         _feed_windows("globex", ["cash_positions", "sweeps"], now - 6 * hour, 1, 6)
     return f"batch demo: {len(CONFIGS)} configs of tenants {', '.join(DEMO_TENANTS)}"
+
+
+def scan_batch_demo() -> str:
+    """The first scan at load (what the first heartbeat would do): the demo's OPEN and DELAYED batches alert at once."""
+    return f"first scan: {batch_scan(now=clock.now())}"

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from monitoring.batches.models import AlertState, BatchAlert
 from monitoring.batches.selectors import alerting_counts
 
 
@@ -14,3 +15,12 @@ def batch_metrics() -> Iterator[Metric]:
     for state, count in alerting_counts().items():
         batches.add_metric([state.lower()], count)
     yield batches
+
+    alerting = GaugeMetricFamily(
+        "portal_batch_alerting", "1 for each batch config alerting now, by tenant, config and state (open, delayed).",
+        labels=["tenant", "config", "state"],
+    )
+    rows = BatchAlert.objects.exclude(state=AlertState.NONE).values_list("config__tenant", "config__name", "state")
+    for tenant, config, state in rows.order_by("config__tenant", "config__name"):
+        alerting.add_metric([tenant, config, state.lower()], 1)
+    yield alerting

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from monitoring.batches import messages as msg
+from monitoring.batches.alerts import scan_alerts_follow
 from monitoring.batches.models import (
     AlertState,
     BatchAlert,
@@ -101,8 +102,11 @@ def scan_chunk(ids: list[int], *, now: dt.datetime, report: ScanReport) -> None:
     if not BatchAlert.objects.filter(config_id__in=ids, due_at__lte=now).update(claim_token=token):
         return
     alerts = list(
-        BatchAlert.objects.filter(claim_token=token).select_related("config", "config__latest_window").order_by("config_id")
+        BatchAlert.objects.filter(claim_token=token)
+        .select_related("config", "config__latest_window", "config__interface")
+        .order_by("config_id")
     )
+    before = {alert.config_id: alert.state for alert in alerts}
     decisions = [decide(alert, now=now) for alert in alerts]
     messages = build_messages([d for d in decisions if d.state], now=now)
     for decision in decisions:
@@ -121,6 +125,7 @@ def scan_chunk(ids: list[int], *, now: dt.datetime, report: ScanReport) -> None:
         alerts, ["state", "window", "sequence", "transition", "last_message_at", "evaluated_at", "due_at", "claim_token"]
     )
     outbox_enqueue_bulk(messages=messages)
+    scan_alerts_follow(decisions=decisions, before=before, messages=messages)
 
 
 def decide(alert: BatchAlert, *, now: dt.datetime) -> Decision:

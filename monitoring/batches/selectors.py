@@ -74,8 +74,32 @@ def held_blocker(file: BatchFile) -> dict:
     return {"window_id": None, "window_start": start, "window_end": end, "status": None}
 
 
+def held_arrivals_listing(*, limit: int = 200) -> list[dict]:
+    """Held arrivals with the window each waits behind (the console's batch panel); one query."""
+    return [
+        {
+            "id": file.id,
+            "tenant": file.config.tenant,
+            "config": file.config.name,
+            "source": file.source_name,
+            "extract_timestamp": iso_utc(file.extract_timestamp),
+            "received_at": iso_utc(file.received_at),
+            "blocked_by": {
+                **(blocker := held_blocker(file)),
+                "window_start": iso_utc(blocker["window_start"]),
+                "window_end": iso_utc(blocker["window_end"]),
+            },
+        }
+        for file in held_arrivals()[:limit]
+    ]
+
+
 def alerting_batches(*, limit: int = 200) -> list[dict]:
-    """Configs alerting OPEN or DELAYED, with the window, SLA and missing sources (the monitor's panel)."""
+    """Configs alerting OPEN or DELAYED, with the window, SLA and missing sources (the monitor's panel).
+
+    The window's own status is told apart from the alert state: a window an operator failed
+    stays in the alert until the next scan, and the panel says it was failed, by whom and why.
+    """
     alerts = (
         BatchAlert.objects.exclude(state=AlertState.NONE)
         .select_related("config", "window")
@@ -95,6 +119,12 @@ def alerting_batches(*, limit: int = 200) -> list[dict]:
             "window_end": iso_utc(alert.window.window_end) if alert.window else None,
             "sla": iso_utc(alert.window.sla) if alert.window else None,
             "missing_sources": window_missing_sources(alert.window) if alert.window else [],
+            "window_status": alert.window.status if alert.window else None,
+            "may_fail": alert.window is not None and not alert.window.is_finished,  # batch_window_fail's precondition
+            "failed_at": iso_utc(alert.window.failed_at) if alert.window else None,
+            "failed_by": alert.window.failed_by if alert.window else "",
+            "fail_reason": alert.window.fail_reason if alert.window else "",
+            "last_message_at": iso_utc(alert.last_message_at),
         }
         for alert in alerts
     ]

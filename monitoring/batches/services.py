@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from monitoring.batches.alerts import batch_alert_follow
 from monitoring.batches.models import (
     ALERT_DUE_NOW,
     LATEST_EXTRACT,
@@ -347,6 +348,7 @@ def batch_config_changed(*, actor, config_id: int, before: dict | None, action: 
             BatchAlert.objects.filter(config_id=config_id).update(
                 state=AlertState.NONE, window=None, sequence=0, transition=F("transition") + 1, due_at=ALERT_DUE_NOW
             )
+            batch_alert_follow(config=config, before=alert.state, after=AlertState.NONE)
         config = BatchConfig.objects.select_related("interface").get(id=config_id)
         after = batch_config_snapshot(config)
         if after != before:

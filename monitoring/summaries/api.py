@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import codecs
-import json
-from decimal import Decimal
-
 import django_filters
-from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -24,24 +18,21 @@ from monitoring.summaries.models import (
     Transaction,
     TransactionStatus,
 )
-from monitoring.summaries.services import FeedRefused, FeedResult, interface_save, transactions_feed
-from portal.api.mixins import ServiceSaveMixin
+from monitoring.summaries.services import (
+    MAX_AMOUNT_CHARS,
+    MAX_FEED_ITEMS,
+    READ_ONLY_FIELDS,
+    REFERENCE_MAX_LENGTH,
+    FeedRefused,
+    FeedResult,
+    interface_save,
+    transactions_feed,
+)
+from portal.api.fields import InstantFilter
+from portal.api.mixins import JsonTypesMixin, ServiceSaveMixin
+from portal.api.parsers import ExactJSONParser
+from portal.api.schema import one_or_many
 from portal.permissions import ReadOrAdminister, ReadOrFeed
-
-
-class ExactJSONParser(JSONParser):
-    """JSON whose numbers with a fraction become Decimal, never float: an amount sent as 12.10 stays 12.10."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            return json.load(codecs.getreader(encoding)(stream), parse_float=Decimal, parse_constant=_refuse_constant)
-        except ValueError as exc:
-            raise ParseError(f"JSON parse error - {exc}") from None
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 class TransactionSerializer(serializers.ModelSerializer):
@@ -67,35 +58,49 @@ class TransactionFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=TransactionStatus.choices)
     currency = django_filters.CharFilter()
     reference = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte", label="received at or after")
-    until = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt", label="received before")
-    completed_since = django_filters.IsoDateTimeFilter(field_name="completed_at", lookup_expr="gte")
-    completed_until = django_filters.IsoDateTimeFilter(field_name="completed_at", lookup_expr="lt")
+    since = InstantFilter(field_name="received_at", lookup_expr="gte", label="received at or after")
+    until = InstantFilter(field_name="received_at", lookup_expr="lt", label="received before")
+    completed_since = InstantFilter(field_name="completed_at", lookup_expr="gte")
+    completed_until = InstantFilter(field_name="completed_at", lookup_expr="lt")
 
     class Meta:
         model = Transaction
         fields = ["interface", "status", "currency", "reference"]
 
 
-FEED_ITEM = inline_serializer(
-    "TransactionFeedItem",
-    {
-        "interface": serializers.CharField(help_text="interface code"),
-        "reference": serializers.CharField(max_length=128),
-        "amount": serializers.CharField(help_text="decimal string, at most the currency's minor units"),
-        "currency": serializers.CharField(help_text="ISO 4217 code"),
-        "status": serializers.ChoiceField(choices=TransactionStatus.choices),
-        "received_at": serializers.DateTimeField(),
-        "completed_at": serializers.DateTimeField(allow_null=True, required=False),
+# What POST /transactions/ takes, item by item (monitoring.summaries.services checks each the same way).
+TRANSACTION_INPUT = {
+    "type": "object",
+    "properties": {
+        "interface": {"type": "string", "minLength": 1, "description": "interface code"},
+        "reference": {"type": "string", "minLength": 1, "maxLength": REFERENCE_MAX_LENGTH},
+        "amount": {
+            "oneOf": [
+                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "maxLength": MAX_AMOUNT_CHARS,
+                 "description": "a decimal string, at most the currency's minor units"},
+                {"type": "number", "minimum": 0, "maximum": 10**18, "exclusiveMaximum": True, "description": "taken exactly, never as a float"},
+            ]
+        },
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 code"},
+        "status": {"type": "string", "enum": TransactionStatus.values},
+        "received_at": {"type": "string", "format": "date-time", "description": "ISO-8601 with its offset"},
+        "completed_at": {"type": "string", "format": "date-time", "nullable": True, "description": "required once COMPLETED or FAILED"},
+        **{name: {"description": "ignored: a listed transaction can be fed back as it is"} for name in sorted(READ_ONLY_FIELDS)},
     },
-)
-FEED_OUTCOME = inline_serializer(
-    "TransactionFeedOutcome",
+    "required": ["interface", "reference", "amount", "currency", "status", "received_at"],
+    "additionalProperties": False,
+}
+FEED_OUTCOMES = one_or_many(
     {
-        "id": serializers.IntegerField(),
-        "reference": serializers.CharField(),
-        "result": serializers.ChoiceField(choices=[result.value for result in FeedResult]),
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "reference": {"type": "string"},
+            "result": {"type": "string", "enum": [result.value for result in FeedResult]},
+        },
+        "required": ["id", "reference", "result"],
     },
+    max_items=MAX_FEED_ITEMS,
 )
 
 
@@ -109,19 +114,23 @@ class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     parser_classes = [ExactJSONParser]
 
     @extend_schema(
-        request=FEED_ITEM,
+        request={"application/json": one_or_many(TRANSACTION_INPUT, max_items=MAX_FEED_ITEMS)},
         responses={
-            201: FEED_OUTCOME,
-            200: FEED_OUTCOME,
-            400: inline_serializer("FeedRefused", {"detail": serializers.CharField(), "errors": serializers.ListField()}),
+            201: FEED_OUTCOMES,
+            200: FEED_OUTCOMES,
         },
-        description="One transaction object or a list of up to 10,000; the answer mirrors the shape, one outcome per item.",
+        description=(
+            "One transaction object or a list of up to 10,000; the answer mirrors the shape, one outcome per item. "
+            "A refused feed (400, nothing written) answers {detail, errors: [{index, reference, field, message}]}."
+        ),
     )
     def create(self, request: Request) -> Response:
         data = request.data
         single = isinstance(data, dict)
         if not single and not isinstance(data, list):
             raise ParseError("send one transaction object or a list of them")
+        if not single and not data:
+            raise ParseError("the list is empty: send at least one transaction")
         try:
             report = transactions_feed(items=[data] if single else data)
         except FeedRefused as refused:
@@ -163,8 +172,8 @@ class ServiceSummaryFilter(django_filters.FilterSet):
     )
     event = django_filters.ChoiceFilter(choices=SummaryEvent.choices)
     direction = django_filters.ChoiceFilter(choices=Direction.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="interval_end", lookup_expr="gte", label="interval ending at or after")
-    until = django_filters.IsoDateTimeFilter(field_name="interval_end", lookup_expr="lt", label="interval ending before")
+    since = InstantFilter(field_name="interval_end", lookup_expr="gte", label="interval ending at or after")
+    until = InstantFilter(field_name="interval_end", lookup_expr="lt", label="interval ending before")
 
     class Meta:
         model = ServiceSummary
@@ -182,7 +191,7 @@ class ServiceSummaryViewSet(viewsets.ReadOnlyModelViewSet):
 # --- monitored interfaces -----
 
 
-class InterfaceSerializer(serializers.ModelSerializer):
+class InterfaceSerializer(JsonTypesMixin, serializers.ModelSerializer):
     class Meta:
         model = MonitoredInterface
         fields = ["id", "code", "name", "direction", "inbound_channel", "outbound_channel"]

@@ -29,5 +29,9 @@ def transaction_metrics() -> Iterator[Metric]:
         values.add_metric([codes[interface_id], status, currency], float(value))
     for (code, status), count in sorted(totals.items()):
         counts.add_metric([code, status], count)
+        if not count:
+            # No transaction of this interface and status yet: a zero series with no currency,
+            # so every interface's value is there from the first scrape (and sums to 0).
+            values.add_metric([code, status, ""], 0)
     yield counts
     yield values

@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -47,8 +47,11 @@ WRITE_BATCH = 1000
 ATTEMPTS = 3
 
 STATUSES = frozenset(TransactionStatus.values)
-_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+# ASCII digits only: \d would take every script's digits, and Decimal() reads them all.
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _MAX_INTEGER_DIGITS = AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES
+# Sign, digits, point and trailing zeros of the longest amount the column holds, with room to spare.
+MAX_AMOUNT_CHARS = 2 * AMOUNT_MAX_DIGITS + 2
 
 
 class FeedResult(StrEnum):
@@ -134,18 +137,30 @@ class FeedReport:
 
 
 def _parse_amount(raw: object) -> tuple[Decimal | None, str]:
+    """A non-negative decimal of at most the column's digits, refused by its length and exponent before any arithmetic.
+
+    ``1e999999999`` as a JSON number would cost seconds of CPU to format and ``1e99999999999`` all
+    the memory there is; ``١٢٣`` (Arabic-Indic digits) would be read as 123 by Decimal().
+    """
     if isinstance(raw, bool) or not isinstance(raw, str | int | Decimal):
         kind = "a JSON number with a fraction (floats lose cents)" if isinstance(raw, float) else type(raw).__name__
         return None, f"must be a decimal string such as \"12.50\", not {kind}"
-    text = format(raw, "f") if isinstance(raw, Decimal) else str(raw).strip()
-    if not _DECIMAL.fullmatch(text):
-        return None, f"not a decimal number: {str(raw)[:40]!r}"
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        return None, f"not a decimal number: {text[:40]!r}"
-    if amount < 0:
+    if isinstance(raw, Decimal):
+        if not raw.is_finite():
+            return None, f"not a decimal number: {str(raw)[:40]!r}"
+        sign, digits, exponent = raw.as_tuple()
+        if len(digits) + exponent > _MAX_INTEGER_DIGITS or exponent < -AMOUNT_MAX_DIGITS or len(digits) > MAX_AMOUNT_CHARS:
+            return None, f"out of range: {str(raw)[:40]} (at most {_MAX_INTEGER_DIGITS} digits before the point)"
+        text = format(raw, "f")
+    else:
+        text = str(raw)
+    if len(text) > MAX_AMOUNT_CHARS:
+        return None, f"too long: {text[:40]}... ({len(text)} characters; at most {MAX_AMOUNT_CHARS})"
+    if text.startswith("-") and _DECIMAL.fullmatch(text[1:]):
         return None, f"must not be negative: {text}"
+    if not _DECIMAL.fullmatch(text):
+        return None, f"not a decimal number of ASCII digits: {text[:40]!r}"
+    amount = Decimal(text)
     if amount.adjusted() >= _MAX_INTEGER_DIGITS:
         return None, f"too large: {text[:40]} (at most {_MAX_INTEGER_DIGITS} digits before the point)"
     return amount, ""

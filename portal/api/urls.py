@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from monitoring.api.urls import router as monitoring_router
+from portal.alerts.api import AlertRuleViewSet, AlertViewSet, NotificationChannelViewSet
 from portal.api.views import AuditEntryViewSet, OutboundMessageViewSet
 from scheduling.api.urls import router as scheduling_router
 
@@ -22,6 +23,9 @@ class PortalRouter(DefaultRouter):
 router = PortalRouter()
 router.register("messages", OutboundMessageViewSet, basename="message")
 router.register("audit", AuditEntryViewSet, basename="audit-entry")
+router.register("alerts", AlertViewSet, basename="alert")
+router.register("notification-channels", NotificationChannelViewSet, basename="notification-channel")
+router.register("alert-rules", AlertRuleViewSet, basename="alert-rule")
 
 urlpatterns = [
     path("token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 import django_filters
 from rest_framework import viewsets
 
+from portal.api.fields import InstantFilter
 from portal.api.pagination import IdCursorPagination
 from portal.api.serializers import AuditEntrySerializer, OutboundMessageSerializer
 from portal.models import AuditEntry, MessageStatus, OutboundMessage
@@ -31,8 +32,8 @@ class AuditEntryFilter(django_filters.FilterSet):
     action = django_filters.CharFilter()
     object_type = django_filters.CharFilter()
     object_id = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte", label="at or after")
-    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt", label="before")
+    since = InstantFilter(field_name="at", lookup_expr="gte", label="at or after")
+    until = InstantFilter(field_name="at", lookup_expr="lt", label="before")
 
     class Meta:
         model = AuditEntry

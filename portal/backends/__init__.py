@@ -25,6 +25,11 @@ class QueueBackend(Protocol):
     def send(self, messages: list[OutboundMessage]) -> list[SendResult]: ...
 
 
+def backend_name_for(kind: str) -> str:
+    """The backend a message kind leaves through: the control queue, unless the kind has its own."""
+    return settings.OUTBOX_BACKEND_BY_KIND.get(kind, settings.CONTROL_QUEUE_BACKEND)
+
+
 def get_backend(name: str | None = None) -> QueueBackend:
     name = name or settings.CONTROL_QUEUE_BACKEND
     try:

@@ -98,3 +98,21 @@ def env_url(name: str, default: str = "", *, schemes: Sequence[str] = ()) -> str
         wanted = "a URL" + (" with scheme " + " or ".join(schemes) if schemes else "")
         raise EnvError(name, raw, wanted)
     return raw
+
+
+def env_file_load(path) -> list[str]:
+    """``NAME=value`` lines of a dev checkout's ``.env`` (written by ``make run``) for the variables the
+    environment does not set; returns the names taken. No file: nothing (production has none)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    taken = []
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition("=")
+        name = name.strip()
+        if not sep or not name or name.startswith("#") or name in os.environ:
+            continue
+        os.environ[name] = value.strip()
+        taken.append(name)
+    return taken

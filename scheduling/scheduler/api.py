@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -11,7 +14,8 @@ from rest_framework.response import Response
 
 from monitoring.summaries.models import MonitoredInterface
 from portal import clock
-from portal.api.mixins import ServiceSaveMixin, api_errors
+from portal.api.fields import BooleanFilter, InstantField
+from portal.api.mixins import JsonTypesMixin, ServiceSaveMixin, api_errors
 from portal.permissions import IsOperator, ReadOrAdminister
 from scheduling.scheduler.calendars import calendar_group_create, calendar_group_delete, calendar_group_update
 from scheduling.scheduler.models import (
@@ -53,17 +57,42 @@ def django_validator(check):
     return validate
 
 
+def whole_entry(data: dict, *names: str) -> None:
+    """A PATCH of a calendar group (partial) still sends whole entries: DRF would let their fields be left out."""
+    missing = [name for name in names if name not in data]
+    if missing:
+        raise serializers.ValidationError({name: ["This field is required."] for name in missing})
+
+
 class CalendarEntrySerializer(serializers.Serializer):
     date = serializers.DateField()
     description = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
 
+    def validate(self, data):
+        whole_entry(data, "date")
+        return data
+
+
+WALL_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+
+
+@extend_schema_field({"type": "string", "pattern": WALL_TIME, "example": "07:00:00"})
+class WallTimeField(serializers.TimeField):
+    """A time of day on the calendar group's own clock, hh:mm[:ss]: no offset (its time zone says where)."""
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not re.fullmatch(WALL_TIME, value):
+            self.fail("invalid", format="hh:mm[:ss] without an offset (the calendar group's time zone applies)")
+        return super().to_internal_value(value)
+
 
 class ScheduleEntrySerializer(serializers.Serializer):
     type_code = serializers.CharField(max_length=32)
-    open_time = serializers.TimeField()
-    close_time = serializers.TimeField()
+    open_time = WallTimeField()
+    close_time = WallTimeField()
 
     def validate(self, data):
+        whole_entry(data, "type_code", "open_time", "close_time")
         if data["close_time"] <= data["open_time"]:
             raise serializers.ValidationError(
                 {"close_time": f"close time {data['close_time']} must be after open time {data['open_time']}"}
@@ -71,7 +100,7 @@ class ScheduleEntrySerializer(serializers.Serializer):
         return data
 
 
-class CalendarGroupSerializer(serializers.ModelSerializer):
+class CalendarGroupSerializer(JsonTypesMixin, serializers.ModelSerializer):
     timezone = serializers.CharField(
         max_length=64, required=False, default="UTC", validators=[django_validator(validate_timezone)], help_text="an IANA name"
     )
@@ -107,7 +136,7 @@ class CalendarGroupSerializer(serializers.ModelSerializer):
         return calendar_group_update(actor=self.context["request"].user, group=instance, **self._arguments(validated_data))
 
 
-class SchedulerTaskSerializer(serializers.ModelSerializer):
+class SchedulerTaskSerializer(JsonTypesMixin, serializers.ModelSerializer):
     interfaces = serializers.SlugRelatedField(
         many=True, slug_field="code", queryset=MonitoredInterface.objects.all(), required=False, help_text="interface codes"
     )
@@ -115,7 +144,7 @@ class SchedulerTaskSerializer(serializers.ModelSerializer):
         many=True, slug_field="name", queryset=CalendarGroup.objects.all(), required=False, help_text="calendar group names"
     )
     interval_seconds = serializers.IntegerField(min_value=MIN_INTERVAL_SECONDS, max_value=366 * 86400)
-    suspended_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    suspended_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = SchedulerTask
@@ -157,19 +186,29 @@ class TaskTransitionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CommandSerializer(serializers.Serializer):
+class CommandSerializer(JsonTypesMixin, serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class SuspendSerializer(serializers.Serializer):
+class SuspendSerializer(JsonTypesMixin, serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
-    resume_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    resume_at = InstantField(required=False, allow_null=True, default=None, help_text="with its offset; empty: until resumed by hand")
 
     def validate_resume_at(self, value):
         now = clock.now()
         if value is not None and value <= now:
             raise serializers.ValidationError(f"must be later than now ({now.isoformat().replace('+00:00', 'Z')})")
         return value
+
+
+class TransitionRefusedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    state = serializers.CharField(help_text="the task's state, which the command does not allow")
+
+
+def task_command(body=CommandSerializer):
+    """The schema of a task command: what it takes, the task it answers, and 409 when the task's state refuses it."""
+    return extend_schema(request=body, responses={200: SchedulerTaskSerializer, 409: TransitionRefusedSerializer})
 
 
 class CalendarGroupFilter(django_filters.FilterSet):
@@ -196,7 +235,7 @@ class SchedulerTaskFilter(django_filters.FilterSet):
     name = django_filters.CharFilter()
     subtype = django_filters.ChoiceFilter(choices=Subtype.choices)
     state = django_filters.ChoiceFilter(choices=TaskState.choices)
-    enabled = django_filters.BooleanFilter()
+    enabled = BooleanFilter()
     interface = django_filters.CharFilter(field_name="interfaces__code", distinct=True)
     calendar_group = django_filters.CharFilter(field_name="calendar_groups__name", distinct=True)
 
@@ -235,26 +274,32 @@ class SchedulerTaskViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
             raise api_errors(exc) from None
         return Response(self.get_serializer(self.get_queryset().get(id=task.id)).data)
 
+    @task_command()
     @action(detail=True, methods=["post"])
     def enable(self, request: Request, pk=None) -> Response:
         return self._command(request, scheduler_task_enable)
 
+    @task_command()
     @action(detail=True, methods=["post"])
     def disable(self, request: Request, pk=None) -> Response:
         return self._command(request, scheduler_task_disable)
 
+    @task_command(SuspendSerializer)
     @action(detail=True, methods=["post"], serializer_class=SchedulerTaskSerializer)
     def suspend(self, request: Request, pk=None) -> Response:
         return self._command(request, scheduler_task_suspend, SuspendSerializer)
 
+    @task_command()
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk=None) -> Response:
         return self._command(request, scheduler_task_resume)
 
+    @task_command()
     @action(detail=True, methods=["post"], url_path="run-now")
     def run_now(self, request: Request, pk=None) -> Response:
         return self._command(request, scheduler_task_run_now)
 
+    @extend_schema(responses=TaskTransitionSerializer(many=True))
     @action(detail=True, methods=["get"])
     def transitions(self, request: Request, pk=None) -> Response:
         task = self.get_object()

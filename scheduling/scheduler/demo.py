@@ -8,7 +8,7 @@ from monitoring.summaries.models import MonitoredInterface
 from portal import clock
 from scheduling.scheduler.calendars import calendar_group_create, holidays_import
 from scheduling.scheduler.models import CalendarGroup, SchedulerTask
-from scheduling.scheduler.services import scheduler_task_create
+from scheduling.scheduler.services import scheduler_task_create, scheduler_task_run_now
 
 DEMO_GROUPS = [
     # name, time zone, weekend days, opening hours, holiday calendar
@@ -37,28 +37,42 @@ def load_demo() -> str:
     return f"calendar groups created: {', '.join(made)}" if made else "calendar groups already there"
 
 
-# name, subtype, interface codes, interval: the batch scan over every config, and one
-# summary task per direction over the five default interfaces; no calendar group, so
-# the demo moves on weekends too.
+# name, subtype, interface codes, interval, calendar group: the batch scan over every config, always
+# open (the batch panel moves on weekends too); the summaries on the business calendars they serve:
+# euro payments on TARGET2, the gateway's US dollar business on NYSE (summaries only in their hours).
 DEMO_TASKS = [
-    ("demo-batch-scan", "BATCH_MONITOR", [], 60),
-    ("demo-hosted-summary", "HOSTED_SERVICE_MONITOR", ["PAYMENT_ORIGINATOR", "BATCH_PAYMENT_ORIGINATOR"], 60),
-    ("demo-invoked-summary", "INVOKED_SERVICE_MONITOR", ["LIQUIDITY_SERVICE", "REPAIR_SERVICE", "PAYMENTS_GATEWAY"], 60),
+    ("demo-batch-scan", "BATCH_MONITOR", [], 60, None),
+    ("demo-hosted-summary", "HOSTED_SERVICE_MONITOR", ["PAYMENT_ORIGINATOR", "BATCH_PAYMENT_ORIGINATOR"], 60, "TARGET2"),
+    ("demo-invoked-summary", "INVOKED_SERVICE_MONITOR", ["LIQUIDITY_SERVICE", "REPAIR_SERVICE", "PAYMENTS_GATEWAY"], 60, "NYSE"),
 ]
+# The summaries of the last hours, as the tasks would have emitted them inside business time, so
+# the charts show history (and its gaps) at once; the batch scan runs once, so the batch panel
+# is not empty in the first minute.
+HISTORY = dt.timedelta(hours=6)
+HISTORY_STEP = dt.timedelta(minutes=15)
 
 
 def load_task_demo() -> str:
-    """The demo scheduler tasks, created enabled, once."""
+    """The demo scheduler tasks, created enabled, once, with their first runs."""
     made = []
-    for name, subtype, codes, interval in DEMO_TASKS:
+    now = clock.now()
+    for name, subtype, codes, interval, group in DEMO_TASKS:
         if SchedulerTask.objects.filter(name=name).exists():
             continue
-        scheduler_task_create(
-            actor="load_demo",
-            name=name,
-            subtype=subtype,
-            interval_seconds=interval,
-            interfaces=list(MonitoredInterface.objects.filter(code__in=codes)),
-        )
-        made.append(name)
-    return f"scheduler tasks created: {', '.join(made)}" if made else "scheduler tasks already there"
+        start = now - HISTORY if group else now
+        with clock.frozen(start):
+            task = scheduler_task_create(
+                actor="load_demo",
+                name=name,
+                subtype=subtype,
+                interval_seconds=interval,
+                interfaces=list(MonitoredInterface.objects.filter(code__in=codes)),
+                calendar_groups=list(CalendarGroup.objects.filter(name=group)),
+            )
+        for at in [start + HISTORY_STEP * i for i in range(1, HISTORY // HISTORY_STEP)] if group else []:
+            if task.is_open(at):
+                with clock.frozen(at):
+                    task = scheduler_task_run_now(actor="load_demo", task=task, reason="demo history", inline=True)
+        task = scheduler_task_run_now(actor="load_demo", task=task, reason="demo: first run", inline=True)
+        made.append(f"{name} ({group or 'always open'})")
+    return f"scheduler tasks created and run: {', '.join(made)}" if made else "scheduler tasks already there"

@@ -13,10 +13,12 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 
 from portal import clock
+from portal.alerts.watch import alerts_on_tick, heartbeat_ping
 from portal.lib.loop import StopSignal
 from portal.lib.times import iso_utc
 from portal.models import Heartbeat
 from portal.services import outbox_enqueue
+from scheduling.scheduler.alerts import dispatcher_watch
 from scheduling.scheduler.business_time import HORIZON_DAYS
 from scheduling.scheduler.models import (
     SchedulerTask,
@@ -205,7 +207,18 @@ def heartbeat_tick(*, event: str = TaskEvent.HEARTBEAT, inline: bool = True) -> 
         except Exception:
             log.exception("heartbeat: scheduler task %s could not be handled; the others go on", task.name)
             report.count("broken")
+    _watch(now)
     return report
+
+
+def _watch(now: dt.datetime) -> None:
+    """DOMAIN §7 on every tick: repeats, escalations, the outbox and the dispatcher looked at; then the ping out."""
+    for watch in (alerts_on_tick, dispatcher_watch):
+        try:
+            watch(now=now)
+        except Exception:
+            log.exception("heartbeat: %s failed; the tick goes on", watch.__name__)
+    heartbeat_ping()
 
 
 def heartbeat_loop(*, stop: StopSignal, interval_seconds: float | None = None) -> None:

@@ -264,6 +264,11 @@ class SchedulerTask(models.Model):
     def may(self, command: str) -> bool:
         return self.state in COMMAND_FROM[command]
 
+    @property
+    def is_failing(self) -> bool:
+        """In ERROR, or running the retry of a failed action: one TASK_ERROR episode spans the retries."""
+        return self.state == TaskState.ERROR or (self.state == TaskState.PROCESSING and self.consecutive_failures > 0)
+
     def calendars(self) -> list[Calendar]:
         return [group.calendar() for group in self.calendar_groups.all()]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Case, Prefetch, QuerySet, Value, When
 
-from scheduling.scheduler.models import CalendarEntry, CalendarGroup, SchedulerTask
+from scheduling.scheduler.models import CalendarEntry, CalendarGroup, SchedulerTask, TaskState
 
 
 def group_prefetches(prefix: str = "") -> list:
@@ -39,4 +39,10 @@ def tasks_due(now: dt.datetime) -> list[SchedulerTask]:
 
 
 def monitor_tasks() -> list[SchedulerTask]:
-    return list(SchedulerTask.objects.order_by("name"))
+    """Every task for the console, those in ERROR or SUSPENDED first (DOMAIN §6), with who suspended them and their calendars."""
+    attention = Case(When(state__in=[TaskState.ERROR, TaskState.SUSPENDED], then=Value(0)), default=Value(1))
+    return list(
+        SchedulerTask.objects.select_related("suspended_by")
+        .prefetch_related(Prefetch("calendar_groups", queryset=CalendarGroup.objects.order_by("name").only("id", "name")))
+        .order_by(attention, "name")
+    )

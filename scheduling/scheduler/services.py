@@ -21,8 +21,10 @@ from monitoring.summaries.models import MonitoredInterface
 from portal import clock, roles
 from portal.lib.taskrun import TaskRun
 from portal.lib.times import iso_utc
+from portal.logs import log_scope
 from portal.services import audit_record
 from scheduling.scheduler.actions import action_for
+from scheduling.scheduler.alerts import task_error_alert_follow
 from scheduling.scheduler.models import (
     CalendarGroup,
     SchedulerTask,
@@ -66,7 +68,7 @@ def task_move(task: SchedulerTask, *, to_state: str, event: str, actor=None, not
     True when this caller made the change (and recorded it); False when someone
     else changed the task first. Call inside a transaction.
     """
-    from_state = task.state
+    from_state, was_failing = task.state, task.is_failing
     now = clock.now()
     changed = SchedulerTask.objects.filter(id=task.id, state=from_state, **(expect or {})).update(
         state=to_state, updated_at=now, **fields
@@ -77,6 +79,7 @@ def task_move(task: SchedulerTask, *, to_state: str, event: str, actor=None, not
         setattr(task, name, value)
     task.state, task.updated_at = to_state, now
     transition_record(task=task, from_state=from_state, to_state=to_state, event=event, actor=actor, note=note)
+    task_error_alert_follow(task, was_failing=was_failing)
     return True
 
 
@@ -159,6 +162,12 @@ class _ClaimLost(Exception):
 
 
 def scheduler_task_run_claimed(*, task_id: int, token: uuid.UUID | str) -> str:
+    """Run the action of a task this caller claimed, its log lines naming the task (see _run_claimed)."""
+    with log_scope(task=task_id):
+        return _run_claimed(task_id, token)
+
+
+def _run_claimed(task_id: int, token: uuid.UUID | str) -> str:
     """Run the action of a task this caller claimed, then back to ACTIVE, or to ERROR.
 
     The action runs inside the transaction that moves the task back to ACTIVE:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from portal import clock
-from portal.lib.times import iso_utc
+from portal.api.fields import BooleanFilter, InstantField, IntegerFilter
+from portal.api.mixins import JsonTypesMixin
 from portal.permissions import IsAdministrator, IsOperator, IsViewer
 from scheduling.workflows.models import Job, JobAttempt, JobStatus, SchedulerControl, Spool
-from scheduling.workflows.selectors import scheduler_state
+from scheduling.workflows.selectors import job_gates, jobs_with_gates, scheduler_state
 from scheduling.workflows.services import (
+    SIMPLE_COMMANDS,
     InvalidInput,
     JobConflict,
     job_add,
@@ -27,26 +27,10 @@ from scheduling.workflows.services import (
     job_start,
     scheduler_resume,
     scheduler_shutdown,
+    spool_jobs_command,
     spool_set_enabled,
     workflows_reload,
 )
-
-
-@extend_schema_field(OpenApiTypes.DATETIME)
-class InstantField(serializers.Field):
-    """An ISO-8601 instant with its offset, answered in UTC."""
-
-    default_error_messages = {"invalid": "{reason}"}
-
-    def to_internal_value(self, data):
-        try:
-            return clock.parse_instant(str(data))
-        except ValueError as exc:
-            self.fail("invalid", reason=str(exc))
-
-    def to_representation(self, value):
-        return iso_utc(value)
-
 
 # --- serializers -----------------------------------------------------------------
 
@@ -54,25 +38,35 @@ class InstantField(serializers.Field):
 class JobSerializer(serializers.ModelSerializer):
     spool = serializers.SlugRelatedField(slug_field="name", read_only=True)
     timestamp = InstantField(read_only=True)
-    started = InstantField(source="started_at", read_only=True)
-    finished = InstantField(source="finished_at", read_only=True)
+    started = InstantField(source="started_at", read_only=True, allow_null=True)
+    finished = InstantField(source="finished_at", read_only=True, allow_null=True)
     created = InstantField(source="created_at", read_only=True)
     updated = InstantField(source="updated_at", read_only=True)
+    waiting_for = serializers.SerializerMethodField(help_text="the gate that holds a due Waiting job (DOMAIN §5); null otherwise")
 
     class Meta:
         model = Job
         fields = [
             "id", "spool", "generation", "state", "attempt", "type", "status", "timestamp", "comment",
             "stop_flag", "started", "finished", "return_code", "output_tail", "origin", "worker", "created", "updated",
+            "waiting_for",
         ]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_waiting_for(self, job: Job) -> str | None:
+        # The gates are read once per answer (a page of jobs shares them), not once per job.
+        context = self.context
+        if "job_gates" not in context:
+            context["job_gates"] = job_gates()
+        return context["job_gates"].waiting_for(job)
 
 
 class JobAttemptSerializer(serializers.ModelSerializer):
     claimed = InstantField(source="claimed_at", read_only=True)
-    started = InstantField(source="started_at", read_only=True)
-    finished = InstantField(source="finished_at", read_only=True)
-    workflow_version = serializers.IntegerField(source="workflow_version.number", read_only=True, default=None)
+    started = InstantField(source="started_at", read_only=True, allow_null=True)
+    finished = InstantField(source="finished_at", read_only=True, allow_null=True)
+    workflow_version = serializers.IntegerField(source="workflow_version.number", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = JobAttempt
@@ -83,11 +77,14 @@ class JobAttemptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SpoolSerializer(serializers.ModelSerializer):
-    workflow_version = serializers.IntegerField(source="workflow.number", read_only=True, default=None)
-    workflow_checksum = serializers.CharField(source="workflow.checksum", read_only=True, default=None)
-    workflow_loaded = InstantField(source="workflow.loaded_at", read_only=True, default=None)
-    steps = serializers.JSONField(source="workflow.steps", read_only=True, default=None)
+class SpoolSerializer(JsonTypesMixin, serializers.ModelSerializer):
+    workflow_version = serializers.IntegerField(source="workflow.number", read_only=True, default=None, allow_null=True)
+    workflow_checksum = serializers.CharField(source="workflow.checksum", read_only=True, default=None, allow_null=True)
+    workflow_loaded = InstantField(source="workflow.loaded_at", read_only=True, default=None, allow_null=True)
+    steps = serializers.ListField(
+        child=serializers.DictField(), source="workflow.steps", read_only=True, default=None, allow_null=True,
+        help_text="the steps of the workflow in force, as loaded",
+    )
 
     class Meta:
         model = Spool
@@ -98,9 +95,10 @@ class SpoolSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "name", "workflow_file", "last_generation"]
 
 
+@extend_schema_serializer(many=False)  # GET /scheduler/ answers the one switch, not a list
 class SchedulerSerializer(serializers.ModelSerializer):
-    changed_at = InstantField(read_only=True)
-    dispatcher_seen_at = InstantField(read_only=True)
+    changed_at = InstantField(read_only=True, allow_null=True)
+    dispatcher_seen_at = InstantField(read_only=True, allow_null=True)
 
     class Meta:
         model = SchedulerControl
@@ -108,7 +106,7 @@ class SchedulerSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ReasonSerializer(serializers.Serializer):
+class ReasonSerializer(JsonTypesMixin, serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -121,6 +119,22 @@ class AddJobSerializer(ReasonSerializer):
     def validate(self, attrs):
         attrs["timestamp"] = attrs["timestamp"] or attrs.pop("at")
         return attrs
+
+
+class WhenSerializer(ReasonSerializer):
+    """start and reset: Waiting at ``timestamp`` instead of now (DOMAIN §5)."""
+
+    timestamp = InstantField(required=False, default=None)
+    at = InstantField(required=False, default=None, help_text="the same as timestamp (the CLI's --at)")
+
+    def validate(self, attrs):
+        attrs["at"] = attrs.pop("timestamp") or attrs["at"]
+        return attrs
+
+
+class SpoolCommandSerializer(WhenSerializer):
+    command = serializers.ChoiceField(choices=list(SIMPLE_COMMANDS))
+    generation = serializers.IntegerField(required=False, default=None, min_value=1, help_text="only this generation's jobs")
 
 
 class ScheduleSerializer(ReasonSerializer):
@@ -145,6 +159,44 @@ class CommentSerializer(ReasonSerializer):
         return attrs
 
 
+class JobConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    id = serializers.IntegerField()
+    status = serializers.CharField(help_text="the job's status, which the command does not allow")
+
+
+class ReloadedSpoolSerializer(serializers.Serializer):
+    spool = serializers.CharField()
+    version = serializers.IntegerField()
+    checksum = serializers.CharField()
+    changed = serializers.BooleanField()
+
+
+class RefusedSpoolSerializer(serializers.Serializer):
+    spool = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class ReloadReportSerializer(serializers.Serializer):
+    loaded = ReloadedSpoolSerializer(many=True)
+    refused = RefusedSpoolSerializer(many=True)
+
+
+class SpoolCommandReportSerializer(serializers.Serializer):
+    """What a command on a spool's jobs did: the jobs changed, those refused with their status."""
+
+    command = serializers.CharField()
+    changed = serializers.ListField(child=serializers.IntegerField())
+    refused = serializers.ListField(child=serializers.DictField())
+    statuses = serializers.DictField(child=serializers.IntegerField())
+    detail = serializers.CharField(required=False)
+
+
+def job_command(body=ReasonSerializer):
+    """The schema of a job command: what it takes, the job it answers, and 409 when the job's status refuses it."""
+    return extend_schema(request=body, responses={200: JobSerializer, 409: JobConflictSerializer})
+
+
 # --- views -----------------------------------------------------------------------
 
 
@@ -166,8 +218,8 @@ def _conflict(exc: JobConflict) -> Response:
 class JobFilter(django_filters.FilterSet):
     spool = django_filters.CharFilter(method="filter_spool", help_text="spool name; repeat or comma list for several")
     status = django_filters.CharFilter(method="filter_status", help_text="status word; repeat or comma list for several")
-    state = django_filters.NumberFilter()
-    generation = django_filters.NumberFilter()
+    state = IntegerFilter()
+    generation = IntegerFilter()
 
     class Meta:
         model = Job
@@ -192,7 +244,7 @@ class JobFilter(django_filters.FilterSet):
 class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Workflow jobs, every status listed unless filtered, ordered by ID; POST adds a job (`add`)."""
 
-    queryset = Job.objects.select_related("spool").order_by("id")
+    queryset = jobs_with_gates().order_by("id")
     serializer_class = JobSerializer
     filterset_class = JobFilter
 
@@ -204,11 +256,13 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self):
         return AddJobSerializer if self.action in ("create", "add") else JobSerializer
 
+    @extend_schema(request=AddJobSerializer, responses={201: JobSerializer})
     @action(detail=False, methods=["post"], url_path="add", serializer_class=AddJobSerializer)
     def add(self, request):
         """POST /jobs/add/: the same as POST /jobs/, named like the other commands."""
         return self.create(request)
 
+    @extend_schema(request=AddJobSerializer, responses={201: JobSerializer})
     def create(self, request, *args, **kwargs):
         body = AddJobSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -219,7 +273,7 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             return _invalid(exc)
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
-    def _command(self, request, service, body_class=ReasonSerializer, **fields):
+    def _command(self, request, service, body_class=ReasonSerializer, note=None, **fields):
         job = self.get_object()
         body = body_class(data=request.data)
         body.is_valid(raise_exception=True)
@@ -229,37 +283,49 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             job = service(job=job, actor=request.user, reason=data.get("reason", ""), **args)
         except JobConflict as exc:
             return _conflict(exc)
-        return Response(JobSerializer(job).data)
+        data = JobSerializer(self.get_queryset().get(id=job.id), context=self.get_serializer_context()).data
+        return Response({**data, "note": note(job)} if note else data)
 
-    @action(detail=True, methods=["post"])
+    @job_command(WhenSerializer)
+    @action(detail=True, methods=["post"], serializer_class=WhenSerializer)
     def start(self, request, pk=None):
-        return self._command(request, job_start)
+        """Waiting now, or at ``timestamp``."""
+        return self._command(request, job_start, WhenSerializer, at="at")
 
+    @job_command()
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         return self._command(request, job_pause)
 
-    @action(detail=True, methods=["post"])
+    @job_command(WhenSerializer)
+    @action(detail=True, methods=["post"], serializer_class=WhenSerializer)
     def reset(self, request, pk=None):
-        return self._command(request, job_reset)
+        """Error or Zombie: Waiting at attempt 1, now or at ``timestamp``."""
+        return self._command(request, job_reset, WhenSerializer, at="at")
 
+    @job_command(ScheduleSerializer)
     @action(detail=True, methods=["post"], serializer_class=ScheduleSerializer)
     def schedule(self, request, pk=None):
-        return self._command(request, job_schedule, ScheduleSerializer, timestamp="timestamp")
+        """A new timestamp, the status unchanged; ``note`` says what a job that is not Waiting needs to run then."""
+        return self._command(request, job_schedule, ScheduleSerializer, note=Job.schedule_note, timestamp="timestamp")
 
+    @job_command()
     @action(detail=True, methods=["post"])
     def disable(self, request, pk=None):
         return self._command(request, job_disable)
 
+    @job_command()
     @action(detail=True, methods=["post"])
     def enable(self, request, pk=None):
         return self._command(request, job_enable)
 
+    @job_command(CommentSerializer)
     @action(detail=True, methods=["post"], serializer_class=CommentSerializer)
     def comment(self, request, pk=None):
         return self._command(request, job_comment, CommentSerializer, comment="comment")
 
-    @action(detail=True, methods=["get"], serializer_class=JobAttemptSerializer)
+    @extend_schema(responses=JobAttemptSerializer(many=True))
+    @action(detail=True, methods=["get"], serializer_class=JobAttemptSerializer, pagination_class=None)
     def attempts(self, request, pk=None):
         job = self.get_object()
         rows = job.attempts.select_related("workflow_version").order_by("id")
@@ -268,6 +334,7 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
 class SpoolFilter(django_filters.FilterSet):
     name = django_filters.CharFilter()
+    enabled = BooleanFilter()
 
     class Meta:
         model = Spool
@@ -285,12 +352,43 @@ class SpoolViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     def get_permissions(self):
         if self.action in ("list", "retrieve"):
             return [IsViewer()]
+        if self.action == "jobs_command":
+            return [IsOperator()]
         return [IsAdministrator()]
 
     def perform_update(self, serializer):
         if "enabled" in serializer.validated_data:
             spool_set_enabled(spool=serializer.instance, enabled=serializer.validated_data["enabled"], actor=self.request.user)
 
+    @extend_schema(request=SpoolCommandSerializer, responses={200: SpoolCommandReportSerializer, 409: SpoolCommandReportSerializer})
+    @action(detail=True, methods=["post"], url_path="command", serializer_class=SpoolCommandSerializer)
+    def jobs_command(self, request, pk=None):
+        """``command`` (start|pause|reset|disable|enable) for the spool's jobs whose status allows it, or one
+        ``generation``'s, as the CLI's ``jobs COMMAND SPOOL [GENERATION]`` (Operators)."""
+        spool = self.get_object()
+        body = SpoolCommandSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        command = data["command"]
+        try:
+            report = spool_jobs_command(
+                command=command, spool=spool, generation=data["generation"], at=data["at"], actor=request.user, reason=data["reason"]
+            )
+        except InvalidInput as exc:
+            return _invalid(exc)
+        body = {
+            "command": command,
+            "changed": [job.id for job in report.changed],
+            "refused": [{"id": exc.job.id, "status": exc.status, "detail": str(exc)} for exc in report.refused],
+            "statuses": dict(report.statuses),
+        }
+        if not report.changed:
+            held = ", ".join(f"{name} ({count})" for name, count in report.statuses.items()) or "none"
+            body["detail"] = f"{command}: no job of spool {spool.name} allows it; its jobs are {held}"
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        return Response(body)
+
+    @extend_schema(request=ReasonSerializer, responses={200: SpoolSerializer})
     @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
     def reload(self, request, pk=None):
         spool = self.get_object()
@@ -309,17 +407,25 @@ class SchedulerViewSet(viewsets.ViewSet):
     def get_permissions(self):
         return [IsViewer()] if self.action == "list" else [IsAdministrator()]
 
+    @extend_schema(responses=SchedulerSerializer)
     def list(self, request):
         return Response(SchedulerSerializer(scheduler_state()).data)
 
+    @extend_schema(request=ReasonSerializer, responses=SchedulerSerializer)
     @action(detail=False, methods=["post"], serializer_class=ReasonSerializer)
     def shutdown(self, request):
         return Response(SchedulerSerializer(scheduler_shutdown(actor=request.user, reason=_reason(request))).data)
 
+    @extend_schema(request=ReasonSerializer, responses=SchedulerSerializer)
     @action(detail=False, methods=["post"], serializer_class=ReasonSerializer)
     def resume(self, request):
         return Response(SchedulerSerializer(scheduler_resume(actor=request.user, reason=_reason(request))).data)
 
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={200: ReloadReportSerializer},
+        description="Reload every spool's workflow file; a refused file keeps its spool's workflow and the answer is a 400 with the same report.",
+    )
     @action(detail=False, methods=["post"], serializer_class=ReasonSerializer)
     def reload(self, request):
         report = workflows_reload(actor=request.user, reason=_reason(request))

@@ -16,6 +16,7 @@ from django.db import IntegrityError, models, transaction
 
 from portal import clock
 from portal.lib.times import iso_utc
+from scheduling.workflows.alerts import dispatcher_sign_of_life, job_status_follow
 from scheduling.workflows.models import (
     Job,
     JobAttempt,
@@ -67,7 +68,9 @@ def jobs_mark_zombies() -> int:
     now = clock.now()
     host = socket.gethostname()
     found = 0
-    for job in Job.objects.running().only("id", "claim_token", "lease_until", "worker"):
+    for job in Job.objects.running().select_related("spool").only(
+        "id", "claim_token", "lease_until", "worker", "generation", "state", "type", "spool__name"
+    ):
         why = _worker_gone(job, now, host)
         if why is None:
             continue
@@ -78,6 +81,7 @@ def jobs_mark_zombies() -> int:
                 JobAttempt.objects.filter(claim_token=job.claim_token).update(
                     finished_at=now, outcome=f"Zombie: {why}"[:200], status_after=S.ZOMBIE
                 )
+                job_status_follow(job=job, before=S.RUNNING, after=S.ZOMBIE, why=why)
                 log.warning("job %s is Zombie: %s", job.id, why)
                 found += 1
     return found
@@ -85,8 +89,7 @@ def jobs_mark_zombies() -> int:
 
 def dispatcher_sweep() -> int:
     """The dispatcher's periodic housekeeping: zombies, and a sign of life for the monitor."""
-    SchedulerControl.load()
-    SchedulerControl.objects.filter(id=SchedulerControl.SINGLETON_ID).update(dispatcher_seen_at=clock.now())
+    dispatcher_sign_of_life(now=clock.now())
     return jobs_mark_zombies()
 
 
@@ -162,9 +165,10 @@ def _gates(spools: dict[int, Spool], local: dt.datetime, running: Counter) -> _G
     for spool in spools.values():
         for step in spool.workflow.workflow.steps.values():
             pair = (spool.id, step.number)
-            if not step.weekday_allows(local) or (step.parallel is not None and running[step.number] >= step.parallel):
+            # The Step's gate rules, the same that name a held job's waiting_for (selectors.JobGates).
+            if step.weekday_gate(local) or step.parallel_full(running[step.number]):
                 gates.closed.append(pair)
-            elif not step.time_window_allows(local):
+            elif step.time_window_gate(local):
                 gates.outside_window.append(pair)
     return gates
 
@@ -233,7 +237,8 @@ def jobs_dispatch(*, first_job_id: int | None = None, extra: int = 0, limit: int
 def _job_step_missing(job: Job, spool: Spool, now: dt.datetime) -> None:
     """A reload removed the step a job waits at: it cannot run, so it is in Error with the reason."""
     note = f"[portal] step {job.state} is not in workflow v{spool.workflow.number} of spool {spool.name}\n"
-    Job.objects.filter(id=job.id, status=S.WAITING).update(status=S.ERROR, output_tail=note, updated_at=now)
+    if Job.objects.filter(id=job.id, status=S.WAITING).update(status=S.ERROR, output_tail=note, updated_at=now):
+        job_status_follow(job=job, before=S.WAITING, after=S.ERROR, why=note.strip())
 
 
 def _job_claim(*, job: Job, spool: Spool, step: Step, now: dt.datetime) -> uuid.UUID | None:

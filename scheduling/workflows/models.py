@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -130,6 +131,10 @@ class JobQuerySet(models.QuerySet):
     def due(self, now: dt.datetime) -> JobQuerySet:
         return self.filter(status=JobStatus.WAITING, timestamp__lte=now)
 
+    def needing_attention(self) -> JobQuerySet:
+        """DOMAIN §6: every job in Error or Zombie, and every Running job whose stop flag waits for its attempt to end."""
+        return self.filter(models.Q(status__in=[JobStatus.ERROR, JobStatus.ZOMBIE]) | models.Q(status=JobStatus.RUNNING, stop_flag=True))
+
 
 class Job(models.Model):
     """One generation of a spool stepping through its workflow: a row of the monitor."""
@@ -182,6 +187,16 @@ class Job(models.Model):
 
     def allows(self, command: str) -> bool:
         return self.status in COMMAND_ALLOWED_FROM[command]
+
+    def schedule_note(self) -> str:
+        """What a new timestamp leaves to do: only a Waiting job runs at its timestamp (DOMAIN §3, `schedule`)."""
+        if self.status == S.ERROR:
+            return f"job {self.id} stays in Error and never runs at that time by itself: reset it with a time (reset --at) to run it again then"
+        if self.status == S.PAUSE:
+            return f"job {self.id} stays in Pause: start it with a time (start --at) to run it then"
+        if self.status == S.DISABLED:
+            return f"job {self.id} stays Disabled: enable it, then start it with a time (start --at)"
+        return ""
 
     @property
     def pause_sets_stop_flag(self) -> bool:
@@ -273,3 +288,9 @@ class SchedulerControl(models.Model):
     def load(cls) -> SchedulerControl:
         obj, _ = cls.objects.get_or_create(id=cls.SINGLETON_ID)
         return obj
+
+    def dispatcher_is_stale(self, now: dt.datetime) -> bool:
+        """No sign of the dispatcher for DISPATCHER_STALE_SECONDS while the scheduler runs (never seen: not yet started)."""
+        if self.shut_down or self.dispatcher_seen_at is None:
+            return False
+        return now - self.dispatcher_seen_at > dt.timedelta(seconds=settings.DISPATCHER_STALE_SECONDS)

@@ -22,6 +22,7 @@ from django.db.models import F
 from portal import clock, roles
 from portal.lib.times import iso_utc
 from portal.services import audit_record
+from scheduling.workflows.alerts import job_status_follow
 from scheduling.workflows.models import (
     COMMAND_ALLOWED_FROM,
     Job,
@@ -97,6 +98,16 @@ def workflow_path(name: str) -> Path:
     return path if path.is_absolute() else Path(settings.WORKFLOW_BASE_DIR) / path
 
 
+def workflow_file_text(path: str) -> str:
+    """A workflow file's text: UTF-8 (a BOM allowed), else Latin-1. Raises OSError when it cannot be read."""
+    raw = workflow_path(path).read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Files written on older systems carry Latin-1 comments; they must load as they are.
+        return raw.decode("latin-1")
+
+
 def workflow_load(*, spool_name: str, path: str, actor, reason: str = "") -> LoadReport:
     """Load (or reload) a spool's workflow file; a new spool name creates the spool.
 
@@ -107,14 +118,9 @@ def workflow_load(*, spool_name: str, path: str, actor, reason: str = "") -> Loa
     if not spool_name_is_valid(spool_name):
         raise InvalidInput("spool", f"spool name {spool_name!r}: use letters, digits, '.', '_' and '-' only, not '.' or '-' first")
     try:
-        raw = workflow_path(path).read_bytes()
+        text = workflow_file_text(path)
     except OSError as exc:
         raise InvalidInput("file", f"workflow file {path!r} cannot be read: {exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Files written on older systems carry Latin-1 comments; they must load as they are.
-        text = raw.decode("latin-1")
     workflow = parse_workflow(text, source=path)
     digest = checksum(text)
     with transaction.atomic():
@@ -268,20 +274,21 @@ def _job_command(*, job: Job | int, command: str, actor, reason: str, changes: C
             before = _job_snapshot(current)
             for name, value in fields.items():
                 setattr(current, name, value)
+            job_status_follow(job=current, before=before["status"], after=current.status)
             audit_record(actor=actor, action=f"job.{command}", obj=current, before=before, after=_job_snapshot(current), reason=reason)
             return current
     current = Job.objects.get(id=job_id)
     raise JobConflict(current, command)
 
 
-def job_start(*, job: Job | int, actor, named: bool = True, reason: str = "") -> Job:
-    """Waiting now, stop flag cleared; started for one named generation it may also ignore mintime/maxtime once."""
+def job_start(*, job: Job | int, actor, named: bool = True, at: dt.datetime | None = None, reason: str = "") -> Job:
+    """Waiting at ``at`` or now, stop flag cleared; started for one named generation it may also ignore mintime/maxtime once."""
     return _job_command(
         job=job,
         command="start",
         actor=actor,
         reason=reason,
-        changes=lambda j: {"status": S.WAITING, "timestamp": clock.now(), "stop_flag": False, "ignore_time_window": named},
+        changes=lambda j: {"status": S.WAITING, "timestamp": at or clock.now(), "stop_flag": False, "ignore_time_window": named},
     )
 
 
@@ -296,19 +303,19 @@ def job_pause(*, job: Job | int, actor, reason: str = "") -> Job:
     return _job_command(job=job, command="pause", actor=actor, reason=reason, changes=changes)
 
 
-def job_reset(*, job: Job | int, actor, reason: str = "") -> Job:
-    """Error or Zombie: the same step again from attempt 1, now."""
+def job_reset(*, job: Job | int, actor, at: dt.datetime | None = None, reason: str = "") -> Job:
+    """Error or Zombie: the same step again from attempt 1, at ``at`` or now."""
     return _job_command(
         job=job,
         command="reset",
         actor=actor,
         reason=reason,
-        changes=lambda j: {"status": S.WAITING, "attempt": 1, "timestamp": clock.now(), "stop_flag": False, "worker": ""},
+        changes=lambda j: {"status": S.WAITING, "attempt": 1, "timestamp": at or clock.now(), "stop_flag": False, "worker": ""},
     )
 
 
 def job_schedule(*, job: Job | int, timestamp: dt.datetime, actor, reason: str = "") -> Job:
-    """A new due time; the status stays."""
+    """A new due time; the status stays (``Job.schedule_note`` says what else a job that is not Waiting needs)."""
     return _job_command(job=job, command="schedule", actor=actor, reason=reason, changes=lambda j: {"timestamp": timestamp})
 
 
@@ -344,14 +351,23 @@ class SpoolCommandReport:
     statuses: Counter = field(default_factory=Counter)  # the statuses of the jobs concerned, to say why none moved
 
 
-def spool_jobs_command(*, command: str, spool: Spool | str, actor, generation: int | None = None, reason: str = "") -> SpoolCommandReport:
+# The commands that take a time (DOMAIN §5): the job is Waiting at it instead of now.
+TIMED_COMMANDS = ("start", "reset")
+
+
+def spool_jobs_command(
+    *, command: str, spool: Spool | str, actor, generation: int | None = None, at: dt.datetime | None = None, reason: str = ""
+) -> SpoolCommandReport:
     """start|pause|reset|disable|enable for a spool's jobs, or for one named generation.
 
     For a whole spool the command applies to the jobs whose status allows it
     (pause pauses what can pause); a named generation's jobs must all allow it.
+    ``at`` (start and reset only) makes them Waiting at that time instead of now.
     """
     if command not in SIMPLE_COMMANDS:
         raise InvalidInput("command", f"unknown command {command!r}; one of {', '.join(SIMPLE_COMMANDS)}")
+    if at is not None and command not in TIMED_COMMANDS:
+        raise InvalidInput("timestamp", f"{command} takes no time; only {' and '.join(TIMED_COMMANDS)} do")
     spool = _spool_named(spool)
     jobs = Job.objects.filter(spool=spool).order_by("id")
     if generation is not None:
@@ -363,6 +379,8 @@ def spool_jobs_command(*, command: str, spool: Spool | str, actor, generation: i
     if generation is None:
         jobs = jobs.filter(status__in=COMMAND_ALLOWED_FROM[command])
     extra = {"named": generation is not None} if command == "start" else {}
+    if command in TIMED_COMMANDS:
+        extra["at"] = at
     for job in list(jobs):
         try:
             report.changed.append(SIMPLE_COMMANDS[command](job=job, actor=actor, reason=reason, **extra))

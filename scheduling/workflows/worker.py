@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import transaction
 
 from portal import clock
+from portal.logs import log_scope
+from scheduling.workflows.alerts import job_attempt_observed
 from scheduling.workflows.command import CommandResult, run_command
 from scheduling.workflows.dispatcher import jobs_claim_due, jobs_dispatch, scheduler_is_shut_down, worker_identity
 from scheduling.workflows.models import (
@@ -62,7 +64,8 @@ def job_run(*, job_id: int, token: str) -> str:
     claim: tuple[int, str] | None = (job_id, str(token))
     while claim is not None:
         job_id, token = claim
-        done.append(_attempt_run(job_id, token))
+        with log_scope(job=job_id):
+            done.append(_attempt_run(job_id, token))
         if time.monotonic() - began >= settings.JOB_WORKER_BUDGET_SECONDS:
             jobs_dispatch(first_job_id=job_id, extra=1, limit=1)
             break
@@ -153,6 +156,7 @@ def job_attempt_finish(*, job_id: int, token: str, result: CommandResult) -> str
             "updated_at": now,
         }
         Job.objects.filter(id=job_id).update(**fields)
+        job_attempt_observed(job=job, attempt=attempt, status=outcome_status, return_code=result.return_code, timed_out=result.timed_out, now=now)
         if new_step is not None:
             created = job_create(
                 spool=job.spool, step=workflow.step(new_step), status=S.WAITING, timestamp=now, origin=JobOrigin.NEW

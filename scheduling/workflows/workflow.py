@@ -129,6 +129,33 @@ class Step:
             return now >= low or now <= high
         return (low is None or now >= low) and (high is None or now <= high)
 
+    # The gates of DOMAIN §3, each naming itself as `waiting_for` shows it (DOMAIN §5); the
+    # dispatcher asks the same methods, so what holds a job and what the monitor says never differ.
+
+    def weekday_gate(self, local: dt.datetime) -> str | None:
+        """``weekdays mon-fri`` while today is not one of the step's days; None when it is."""
+        return None if self.weekday_allows(local) else f"weekdays {weekdays_text(self.weekdays or ())}"
+
+    def time_window_gate(self, local: dt.datetime) -> str | None:
+        """``mintime 06:00`` before the step's hours, ``maxtime 22:00`` after them; None inside them."""
+        if self.time_window_allows(local):
+            return None
+        low, high = self.mintime, self.maxtime
+        # Outside a window that spans midnight, or before mintime, the job waits for mintime.
+        if low and (not high or low > high or local.strftime("%H:%M") < low):
+            return f"mintime {low}"
+        return f"maxtime {high}"
+
+    def parallel_full(self, running: int) -> bool:
+        """``running`` jobs of this step (across all spools) leave no slot."""
+        return self.parallel is not None and running >= self.parallel
+
+    def parallel_gate(self, running_ids: list[int]) -> str | None:
+        """``parallel 2: jobs 12, 15 running`` while the step's slots are taken; None while one is free."""
+        if not self.parallel_full(len(running_ids)):
+            return None
+        return f"parallel {self.parallel}: jobs {', '.join(str(i) for i in sorted(running_ids))} running"
+
     def delay(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.delay_seconds)
 
@@ -188,6 +215,24 @@ def _day(token: str) -> int:
         if len(token) >= 3 and name.startswith(token):  # mon, mond..., monday
             return number
     raise ValueError(f"{token!r} is not a day (1-7, 1 = Monday, or mon..sun)")
+
+
+def weekdays_text(days: tuple[int, ...]) -> str:
+    """ISO weekdays as a file would name them: (1, 2, 3, 4, 5) is ``mon-fri``, (1, 3, 5) ``mon,wed,fri``."""
+    names = [name[:3] for name in _DAY_NAMES]
+    runs: list[list[int]] = []
+    for day in sorted(days):
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    parts: list[str] = []
+    for run in runs:
+        if len(run) > 2:
+            parts.append(f"{names[run[0] - 1]}-{names[run[-1] - 1]}")
+        else:
+            parts.extend(names[day - 1] for day in run)
+    return ",".join(parts)
 
 
 def parse_weekdays(value: str) -> tuple[int, ...]:

@@ -1,321 +1,287 @@
-// The live monitor: polls one JSON endpoint every second and redraws; commands go
-// through the same API (and so the same services and permissions) as every tool.
+// The operator console (DOMAIN §6): what needs an eye first, rows updated in place, every command
+// through the REST API (so the same services, permissions and audit as the CLI and the admin).
 "use strict";
 
-const body = document.body;
-const canOperate = body.dataset.canOperate === "1";
-const canAdminister = body.dataset.canAdminister === "1";
-const timeZone = body.dataset.timeZone || "UTC";
-const dataUrl = body.dataset.dataUrl;
+import {
+  ago, ask, button, canAdminister, canOperate, cell, command, generation, getJson, reasonPrefill, say, setActions, setClass, setText,
+  show, showTime, syncRows, takeReason, whenNotPressed,
+} from "./lib.js";
+import { renderCharts } from "./charts.js";
+import { closeDetail, openDetail, refreshDetail, renderAudit } from "./detail.js";
+import { renderAlerts, renderBatches, renderCutoffs, renderHeld, renderTasks } from "./panels.js";
+
+const dataUrl = document.body.dataset.dataUrl;
 const REFRESH_MS = 1000;
-const PREFERRED_CURRENCY = "EUR";
+const JOB_COMMANDS = ["start", "pause", "reset", "disable", "enable", "schedule", "comment"];
 
-const view = { spool: "", status: "", cursor: "", cursorDirection: "" };
-const charts = new Map();
-
-const JOB_COMMANDS = {
-  start: ["Waiting", "Pause"],
-  pause: ["Waiting", "Disabled", "Running"],
-  reset: ["Error", "Zombie"],
-  disable: ["Waiting", "Pause", "Error"],
-  enable: ["Disabled"],
+// What the page shows, kept in the URL so a view can be bookmarked and sent.
+const params = new URLSearchParams(window.location.search);
+export const view = {
+  spool: params.get("spool") || "",
+  status: params.get("status") || "",
+  before: params.get("before") || "",
+  after: params.get("after") || "",
+  job: params.get("job") || "",
+  audit: params.get("audit") === "1",
 };
+let spoolIds = new Map();
 
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
+export function saveView() {
+  const next = new URLSearchParams();
+  for (const key of ["spool", "status", "before", "after", "job"]) if (view[key]) next.set(key, view[key]);
+  if (view.audit) next.set("audit", "1");
+  const query = next.toString();
+  window.history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
 }
 
-function formatter(options) {
-  return new Intl.DateTimeFormat("sv-SE", { timeZone, hour12: false, ...options });
-}
-const dateTimeFormat = formatter({ year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
-
-function showTime(iso) {
-  return iso ? dateTimeFormat.format(new Date(iso)) : "";
+export function jobName(job) {
+  return `job ${job.id} (${job.spool}/${generation(job.generation)})`;
 }
 
-// "MM-DD HH:MM": dense enough for the batch panel.
-function shortTime(iso) {
-  return showTime(iso).slice(5, 16);
+export const PAST = { start: "started", pause: "paused", reset: "reset", disable: "disabled", enable: "enabled", schedule: "rescheduled", comment: "commented" };
+
+function jobDone(job, verb) {
+  return (data) => {
+    let text = `${verb[0].toUpperCase()}${verb.slice(1)} ${jobName(job)}: now ${data.status}`;
+    if (data.stop_flag && data.status === "Running") text += ", pausing when its attempt ends";
+    if (data.timestamp && data.status === "Waiting") text += `, due ${showTime(data.timestamp)}`;
+    if (data.note) text += `. ${data.note}`;
+    return text + ".";
+  };
 }
 
-// The offset of the portal's time zone at an instant, in milliseconds.
-function zoneOffset(instantMs) {
-  const parts = Object.fromEntries(dateTimeFormat.formatToParts(new Date(instantMs)).map((p) => [p.type, p.value]));
-  const asUtc = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour % 24, +parts.minute, +parts.second);
-  return asUtc - Math.floor(instantMs / 1000) * 1000;
-}
+// --- job commands ------------------------------------------------------------------------------
 
-// A wall-clock time typed in the picker (portal time zone) as an ISO-8601 UTC instant.
-function zonedToIso(local) {
-  const [date, time] = local.split("T");
-  const [y, mo, d] = date.split("-").map(Number);
-  const [h, mi, s] = (time + ":00").split(":").map(Number);
-  const guess = Date.UTC(y, mo - 1, d, h, mi, s || 0);
-  let instant = guess - zoneOffset(guess);
-  instant = guess - zoneOffset(instant);
-  return new Date(instant).toISOString();
-}
-
-function isoToZonedInput(iso) {
-  return dateTimeFormat.format(new Date(iso)).replace(" ", "T");
-}
-
-function cell(text, className) {
-  const td = document.createElement("td");
-  td.textContent = text === null || text === undefined ? "" : String(text);
-  if (className) td.className = className;
-  return td;
-}
-
-function button(label, handler) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.textContent = label;
-  b.dataset.command = label;
-  b.addEventListener("click", handler);
-  return b;
-}
-
-function toast(message, bad) {
-  const el = document.getElementById("toast");
-  el.textContent = message;
-  el.className = bad ? "show bad" : "show";
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { el.className = ""; }, 4000);
-}
-
-async function post(url, payload) {
-  const answer = await fetch(url, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-    body: JSON.stringify(payload || {}),
-  });
-  let data = {};
-  try { data = await answer.json(); } catch (e) { data = {}; }
-  if (!answer.ok) {
-    const detail = data.detail || data.error || JSON.stringify(data);
-    toast(`${answer.status}: ${detail}`, true);
-  } else {
-    toast("done");
+export async function jobCommand(job, name) {
+  const url = (c) => `/api/v1/jobs/${job.id}/${c}/`;
+  if (["start", "pause", "reset", "enable"].includes(name)) {
+    await command(url(name), { reason: takeReason() }, `${name} ${jobName(job)}`, jobDone(job, PAST[name]));
+  } else if (name === "disable") {
+    const answer = await ask({
+      title: `Disable ${jobName(job)}?`, text: "A disabled job is not started until it is enabled and started again.",
+      reason: "required", reasonPrefill: reasonPrefill(), choices: [{ label: "Disable", value: "ok" }],
+    });
+    if (answer) await command(url("disable"), { reason: answer.reason }, `disable ${jobName(job)}`, jobDone(job, "disabled"));
+  } else if (name === "schedule") {
+    await scheduleJob(job, url);
+  } else if (name === "comment") {
+    const answer = await ask({ title: `Comment on ${jobName(job)}`, comment: job.comment, reason: "optional", reasonPrefill: reasonPrefill() });
+    if (answer) await command(url("comment"), { comment: answer.comment, reason: answer.reason }, `comment ${jobName(job)}`, jobDone(job, "commented"));
   }
   refresh();
-  return answer.ok;
 }
 
-function askText(label, initial) {
-  const dialog = document.getElementById("text-dialog");
-  document.getElementById("text-label").textContent = label;
-  const input = document.getElementById("text-input");
-  input.value = initial || "";
-  dialog.showModal();
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok" ? input.value : null), { once: true });
-  });
-}
-
-function askTime(initialIso) {
-  const dialog = document.getElementById("schedule-dialog");
-  const input = document.getElementById("schedule-input");
-  input.value = initialIso ? isoToZonedInput(initialIso) : "";
-  dialog.showModal();
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok" && input.value ? zonedToIso(input.value) : null), { once: true });
-  });
-}
-
-function jobActions(job) {
-  const td = document.createElement("td");
-  td.className = "actions";
-  const url = (command) => `/api/v1/jobs/${job.id}/${command}/`;
-  for (const [command, allowed] of Object.entries(JOB_COMMANDS)) {
-    if (allowed.includes(job.status)) td.append(button(command, () => post(url(command))));
+// `schedule` changes the time only (DOMAIN §3); an Error job runs again only once reset, a paused one
+// once started, so the dialog offers that in the same step (reset or start with a time, DOMAIN §5).
+async function scheduleJob(job, url) {
+  const choices = [{ label: "Change the timestamp only", value: "schedule", needsTime: true }];
+  let note = "";
+  if (job.status === "Error") {
+    choices.unshift({ label: "Reset to run at this time", value: "reset", needsTime: true });
+    note = "A job in Error never runs by itself: changing its timestamp keeps it in Error. Reset it with a time to run it again then.";
+  } else if (job.status === "Pause") {
+    choices.unshift({ label: "Start at this time", value: "start", needsTime: true });
+    note = "A paused job runs only once started: start it with a time to run it then.";
+  } else if (job.status === "Disabled") {
+    note = "A disabled job keeps its status: enable it, then start it, for it to run.";
   }
-  if (["Waiting", "Pause", "Error", "Disabled"].includes(job.status)) {
-    td.append(button("schedule", async () => {
-      const at = await askTime(job.timestamp);
-      if (at) post(url("schedule"), { timestamp: at });
-    }));
+  const answer = await ask({
+    title: `New time for ${jobName(job)}`, text: `It is ${job.status}, due ${showTime(job.timestamp)}.`, time: job.timestamp,
+    timeRequired: true, reason: "optional", reasonPrefill: reasonPrefill(), note, choices,
+  });
+  if (!answer) return;
+  await command(url(answer.choice), { timestamp: answer.time, reason: answer.reason }, `${answer.choice} ${jobName(job)}`,
+    jobDone(job, PAST[answer.choice]));
+}
+
+// --- job rows (the attention list and the table share them) -----------------------------------------
+
+function buildJobRow(job) {
+  const tr = document.createElement("tr");
+  tr.dataset.jobId = job.id;
+  const id = cell(tr, "num id", "ID");
+  const link = document.createElement("a");
+  link.href = `?job=${job.id}`;
+  link.addEventListener("click", (event) => { event.preventDefault(); openDetail(tr.item.id); });
+  id.append(link);
+  cell(tr, "spool", "Spool");
+  cell(tr, "num generation", "Generation");
+  cell(tr, "num state", "State");
+  cell(tr, "num attempt", "Attempt");
+  cell(tr, "type", "Type");
+  const status = cell(tr, "status-cell", "Status");
+  const badge = document.createElement("span");
+  const why = document.createElement("span");
+  why.className = "why";
+  status.append(badge, why);
+  cell(tr, "timestamp", "Timestamp");
+  cell(tr, "comment", "Comment");
+  if (canOperate) {
+    const actions = cell(tr, "actions");
+    for (const name of JOB_COMMANDS) actions.append(button(name, () => jobCommand(tr.item, name)));
   }
-  td.append(button("comment", async () => {
-    const text = await askText("Comment", job.comment);
-    if (text !== null) post(url("comment"), { comment: text });
-  }));
-  return td;
+  return tr;
+}
+
+function updateJobRow(tr, job) {
+  const [id, spool, gen, state, attempt, type, status, timestamp, comment] = tr.cells;
+  setText(id.firstChild, job.id);
+  setText(spool, job.spool);
+  setText(gen, generation(job.generation));
+  setText(state, job.state);
+  setText(attempt, job.attempt);
+  setText(type, job.type);
+  setClass(status.firstChild, `status status-${job.status}`);
+  setText(status.firstChild, job.status);
+  const why = job.stop_flag && job.status === "Running" ? "pause pending: stops after this attempt" : job.waiting_for ? `waiting for ${job.waiting_for}` : "";
+  setText(status.lastChild, why);
+  setText(timestamp, showTime(job.timestamp));
+  setText(comment, job.comment);
+  if (comment.title !== job.comment) comment.title = job.comment;
+  if (canOperate) setActions(tr, new Set(job.commands));
+}
+
+function renderJobTable(tableId, rows) {
+  return syncRows(document.querySelector(`#${tableId} tbody`), rows, (job) => job.id, buildJobRow, updateJobRow);
+}
+
+function renderCounts(counts, cap) {
+  for (const chip of document.querySelectorAll("#counts .count-chip")) {
+    const n = counts[chip.dataset.status] || 0;
+    setText(chip.querySelector(".n"), n > cap ? `${cap}+` : n);
+    chip.classList.toggle("zero", n === 0);
+    chip.setAttribute("aria-pressed", String(view.status === chip.dataset.status));
+  }
+}
+
+function renderAttention(attention) {
+  renderJobTable("attention", attention.rows);
+  setText(document.getElementById("attention-count"), attention.rows.length >= attention.limit ? `the newest ${attention.limit}` : attention.rows.length);
+  show(document.getElementById("attention-empty"), attention.rows.length === 0);
+  show(document.getElementById("attention"), attention.rows.length > 0);
 }
 
 function renderJobs(jobs) {
-  const tbody = document.querySelector("#jobs tbody");
-  const rows = jobs.rows.map((job) => {
-    const tr = document.createElement("tr");
-    tr.dataset.jobId = job.id;
-    const status = document.createElement("td");
-    const badge = document.createElement("span");
-    badge.className = `status status-${job.status}`;
-    badge.textContent = job.status;
-    status.append(badge);
-    tr.append(cell(job.id, "num"), cell(job.spool), cell(job.generation, "num"), cell(job.state, "num"),
-      cell(job.attempt, "num"), cell(job.type), status, cell(showTime(job.timestamp)), cell(job.comment, "comment"));
-    if (canOperate) tr.append(jobActions(job));
-    return tr;
-  });
-  tbody.replaceChildren(...rows);
-  document.getElementById("jobs-count").textContent = jobs.rows.length ? `${jobs.rows.length} shown` : "none";
+  const held = renderJobTable("jobs", jobs.rows);
+  // Shown by visibility, not display: the note never changes the toolbar's height (nothing below moves).
+  document.getElementById("jobs-held").classList.toggle("invisible", !held);
+  setText(document.getElementById("jobs-count"), jobs.rows.length ? `${jobs.rows.length} shown` : "none");
   document.getElementById("older").disabled = !jobs.older;
   document.getElementById("newer").disabled = !jobs.newer;
-  view.older = jobs.older;
-  view.newer = jobs.newer;
+  view.olderCursor = jobs.older;
+  view.newerCursor = jobs.newer;
   const select = document.getElementById("filter-spool");
+  spoolIds = new Map(jobs.spools.map((s) => [s.name, s.id]));
   const known = new Set([...select.options].map((o) => o.value));
-  for (const spool of jobs.spools) {
-    if (!known.has(spool)) select.append(new Option(spool, spool));
+  for (const spool of jobs.spools) if (!known.has(spool.name)) select.append(new Option(spool.enabled ? spool.name : `${spool.name} (disabled)`, spool.name));
+  if (select.value !== view.spool) select.value = view.spool;
+  const statusSelect = document.getElementById("filter-status");
+  if (statusSelect.value !== view.status) statusSelect.value = view.status;
+  const spoolBar = document.getElementById("spool-actions");
+  if (spoolBar) {
+    show(spoolBar, Boolean(view.spool));
+    setText(document.getElementById("spool-actions-name"), view.spool);
   }
 }
 
-function renderBatches(batches) {
-  const rows = batches.map((b) => {
-    const tr = document.createElement("tr");
-    tr.append(cell(b.tenant), cell(b.config), cell(b.state, `state-${b.state}`),
-      cell(`${shortTime(b.window_start)} → ${shortTime(b.window_end)}`), cell(shortTime(b.sla)),
-      cell((b.missing_sources || []).join(", ")));
-    return tr;
-  });
-  document.querySelector("#batches tbody").replaceChildren(...rows);
-  document.getElementById("batches-count").textContent = String(batches.length);
-}
-
-function taskActions(task) {
-  const td = document.createElement("td");
-  td.className = "actions";
-  const url = (action) => `/api/v1/scheduler-tasks/${task.id}/${action}/`;
-  if (task.state === "DISABLED" || task.state === "INACTIVE") td.append(button("enable", () => post(url("enable"))));
-  if (task.state !== "DISABLED") td.append(button("disable", () => post(url("disable"))));
-  if (["ACTIVE", "ERROR"].includes(task.state)) {
-    td.append(button("suspend", async () => {
-      const reason = await askText("Reason for suspending", "");
-      if (reason) post(url("suspend"), { reason });
-    }));
-  }
-  if (task.state === "SUSPENDED") td.append(button("resume", () => post(url("resume"))));
-  if (["ACTIVE", "ERROR"].includes(task.state)) td.append(button("run-now", () => post(url("run-now"))));
-  return td;
-}
-
-function renderTasks(tasks) {
-  const rows = tasks.map((t) => {
-    const tr = document.createElement("tr");
-    tr.append(cell(t.name), cell(t.subtype), cell(t.state, `state-${t.state}`), cell(showTime(t.next_timeout_at)),
-      cell(t.last_error, "error"));
-    if (canOperate) tr.append(taskActions(t));
-    return tr;
-  });
-  document.querySelector("#tasks tbody").replaceChildren(...rows);
-}
+// --- outbox, heartbeat, the scheduler switch ---------------------------------------------------------
 
 function renderOutbox(outbox) {
-  document.getElementById("outbox-pending").textContent = outbox.pending;
-  document.getElementById("outbox-age").textContent =
-    outbox.oldest_pending_age_seconds === null ? "–" : `${Math.round(outbox.oldest_pending_age_seconds)} s`;
-  document.getElementById("outbox-failed").textContent = outbox.failed_count;
-  document.getElementById("outbox-invalid").textContent = outbox.invalid_count;
-  const rows = outbox.failed.map((m) => {
+  setText(document.getElementById("outbox-pending"), outbox.pending);
+  setText(document.getElementById("outbox-age"), outbox.oldest_pending_age_seconds === null ? "–" : ago(outbox.oldest_pending_age_seconds));
+  setText(document.getElementById("outbox-failed"), outbox.failed_count);
+  setText(document.getElementById("outbox-invalid"), outbox.invalid_count);
+  show(document.getElementById("failed-messages"), outbox.failed.length > 0);
+  syncRows(document.querySelector("#failed-messages tbody"), outbox.failed, (m) => m.id, (m) => {
     const tr = document.createElement("tr");
-    tr.append(cell(m.kind), cell(m.dedupe_key), cell(m.attempts, "num"), cell(m.last_error, "error"));
+    cell(tr, "", "Kind"); cell(tr, "key", "Dedupe key"); cell(tr, "num", "Attempts"); cell(tr, "error", "Last error");
     return tr;
+  }, (tr, m) => {
+    const [kind, key, attempts, error] = tr.cells;
+    setText(kind, m.kind); setText(key, m.dedupe_key); setText(attempts, m.attempts); setText(error, m.last_error);
   });
-  document.querySelector("#failed-messages tbody").replaceChildren(...rows);
 }
 
-function renderHeartbeat(heartbeat, scheduler, now) {
-  document.getElementById("clock").textContent = showTime(now);
-  document.getElementById("heartbeat").textContent = heartbeat.last_tick_at ? showTime(heartbeat.last_tick_at) : "never";
-  const banner = document.getElementById("stale-banner");
-  banner.hidden = !heartbeat.stale;
-  banner.textContent = heartbeat.stale
-    ? `Heartbeat is stale: last tick ${heartbeat.last_tick_at ? showTime(heartbeat.last_tick_at) : "never"}. Scheduler tasks are not running.`
-    : "";
-  document.getElementById("shutdown-banner").hidden = !scheduler.shutdown;
+function renderHeartbeat(data) {
+  setText(document.getElementById("clock"), showTime(data.now));
+  const last = data.heartbeat.last_tick_at ? showTime(data.heartbeat.last_tick_at) : "never";
+  setText(document.getElementById("heartbeat"), last);
+  const stale = document.getElementById("stale-banner");
+  show(stale, data.heartbeat.stale);
+  setText(stale, data.heartbeat.stale ? `The heartbeat is stale: last tick ${last}. Scheduler tasks are not running.` : "");
+  // An administrator is offered the switch that applies: shut down while running, resume while shut down.
+  for (const b of document.querySelectorAll("[data-scheduler=shutdown]")) show(b, !data.scheduler.shutdown);
+  for (const b of document.querySelectorAll("[data-scheduler=resume]")) show(b, data.scheduler.shutdown);
+  const shutdown = document.getElementById("shutdown-banner");
+  show(shutdown, data.scheduler.shutdown);
+  setText(shutdown, data.scheduler.shutdown
+    ? `The scheduler is shut down (by ${data.scheduler.changed_by || "?"} at ${showTime(data.scheduler.changed_at)}${data.scheduler.reason ? `: ${data.scheduler.reason}` : ""}): no job starts until an administrator resumes it.`
+    : "");
 }
 
-// One chart per interface; its currency is picked in the chart's header (values of
-// different currencies are never added up).
-function renderCharts(series) {
-  if (typeof Chart === "undefined") return;
-  const container = document.getElementById("charts");
-  const byInterface = new Map();
-  for (const item of series) {
-    if (!byInterface.has(item.interface)) byInterface.set(item.interface, new Map());
-    byInterface.get(item.interface).set(item.currency, item.points);
+async function schedulerCommand(name) {
+  const url = `/api/v1/scheduler/${name}/`;
+  if (name === "shutdown") {
+    const answer = await ask({
+      title: "Shut the scheduler down?", text: "No job is started until the scheduler is resumed; running jobs finish.",
+      reason: "required", reasonPrefill: reasonPrefill(), choices: [{ label: "Shut down", value: "ok" }],
+    });
+    if (answer) await command(url, { reason: answer.reason }, "shut the scheduler down", () => "The scheduler is shut down: no job starts until it is resumed.");
+  } else if (name === "resume") {
+    await command(url, { reason: takeReason() }, "resume the scheduler", () => "The scheduler runs again.");
+  } else {
+    await command(url, { reason: takeReason() }, "reload the workflows",
+      (data) => `Workflows reloaded: ${data.loaded.filter((l) => l.changed).map((l) => l.spool).join(", ") || "none changed"}.`);
   }
-  for (const [code, currencies] of byInterface) {
-    let entry = charts.get(code);
-    if (!entry) {
-      const box = document.createElement("div");
-      box.className = "chart-box";
-      box.dataset.interface = code;
-      const title = document.createElement("h3");
-      title.textContent = code + " ";
-      const select = document.createElement("select");
-      select.className = "currency";
-      title.append(select);
-      const holder = document.createElement("div");
-      holder.className = "chart-canvas";
-      const canvas = document.createElement("canvas");
-      holder.append(canvas);
-      box.append(title, holder);
-      container.append(box);
-      const chart = new Chart(canvas, {
-        type: "line",
-        data: { labels: [], datasets: [
-          { label: "pending", data: [], borderColor: "#a86400", tension: 0.2, pointRadius: 0 },
-          { label: "completed", data: [], borderColor: "#1e7b43", tension: 0.2, pointRadius: 0 },
-        ] },
-        options: { animation: false, maintainAspectRatio: false, plugins: { legend: { position: "bottom", labels: { boxWidth: 10 } } } },
-      });
-      entry = { chart, select, currencies };
-      select.addEventListener("change", () => drawChart(entry));
-      charts.set(code, entry);
-    }
-    entry.currencies = currencies;
-    const known = [...entry.select.options].map((o) => o.value);
-    for (const currency of [...currencies.keys()].sort()) {
-      if (!known.includes(currency)) entry.select.append(new Option(currency, currency));
-    }
-    if (!known.length && currencies.has(PREFERRED_CURRENCY)) entry.select.value = PREFERRED_CURRENCY;
-    drawChart(entry);
-  }
+  refresh();
 }
 
-function drawChart(entry) {
-  const points = entry.currencies.get(entry.select.value) || [];
-  entry.chart.data.labels = points.map((p) => showTime(p.t).slice(11, 16));
-  entry.chart.data.datasets[0].data = points.map((p) => Number(p.pending_value));
-  entry.chart.data.datasets[1].data = points.map((p) => Number(p.completed_value));
-  entry.chart.update("none");
+async function spoolCommand(name) {
+  const spool = view.spool;
+  const timed = ["start", "reset"].includes(name);
+  const answer = await ask({
+    title: `${name[0].toUpperCase()}${name.slice(1)} every job of spool ${spool} that allows it?`,
+    text: "The command applies to each job of the spool whose status allows it; the others are left as they are.",
+    time: timed ? null : undefined, note: timed ? "Without a time, now." : "",
+    reason: "required", reasonPrefill: reasonPrefill(), choices: [{ label: `${name} all`, value: "ok" }],
+  });
+  if (!answer) return;
+  await command(`/api/v1/spools/${spoolIds.get(spool)}/command/`, { command: name, reason: answer.reason, ...(answer.time ? { timestamp: answer.time } : {}) },
+    `${name} the jobs of spool ${spool}`, (data) => `${PAST[name][0].toUpperCase()}${PAST[name].slice(1)} ${data.changed.length} job(s) of spool ${spool}: ${data.changed.join(", ")}.`);
+  refresh();
+}
+
+// --- the refresh ---------------------------------------------------------------------------------
+
+function render(data) {
+  renderHeartbeat(data);
+  renderCounts(data.counts, data.counts_cap);
+  renderAttention(data.attention);
+  renderAlerts(data.alerts);
+  renderBatches(data.batches);
+  renderHeld(data.held);
+  renderTasks(data.tasks);
+  renderCutoffs(data.cutoffs);
+  renderOutbox(data.outbox);
+  renderJobs(data.jobs);
+  renderCharts(data.charts);
 }
 
 let inFlight = false;
-async function refresh() {
+let failedOnce = false;
+export async function refresh() {
   if (inFlight) return;
   inFlight = true;
   try {
-    const params = new URLSearchParams();
-    if (view.spool) params.set("spool", view.spool);
-    if (view.status) params.set("status", view.status);
-    if (view.cursor) params.set(view.cursorDirection, view.cursor);
-    const answer = await fetch(`${dataUrl}?${params}`, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (answer.status === 401 || answer.status === 403) { window.location.reload(); return; }
-    const data = await answer.json();
-    renderHeartbeat(data.heartbeat, data.scheduler, data.now);
-    renderJobs(data.jobs);
-    renderBatches(data.batches);
-    renderTasks(data.tasks);
-    renderOutbox(data.outbox);
-    renderCharts(data.charts);
+    const query = new URLSearchParams();
+    for (const key of ["spool", "status", "before", "after"]) if (view[key]) query.set(key, view[key]);
+    const data = await getJson(`${dataUrl}?${query}`);
+    whenNotPressed(() => render(data));
+    if (view.job) refreshDetail();
+    if (failedOnce) { failedOnce = false; say("The console is connected again."); }
   } catch (error) {
-    toast(`refresh failed: ${error}`, true);
+    if (!failedOnce) say(`The console could not refresh: ${error.message}. It keeps trying.`, true);
+    failedOnce = true;
   } finally {
     inFlight = false;
   }
@@ -323,19 +289,27 @@ async function refresh() {
 
 function setFilter(key, value) {
   view[key] = value;
-  view.cursor = "";
+  view.before = view.after = "";
+  saveView();
   refresh();
 }
 
 document.getElementById("filter-spool").addEventListener("change", (e) => setFilter("spool", e.target.value));
 document.getElementById("filter-status").addEventListener("change", (e) => setFilter("status", e.target.value));
-document.getElementById("older").addEventListener("click", () => { view.cursor = view.older; view.cursorDirection = "before"; refresh(); });
-document.getElementById("newer").addEventListener("click", () => { view.cursor = view.newer; view.cursorDirection = "after"; refresh(); });
-if (canAdminister) {
-  for (const b of document.querySelectorAll("[data-scheduler]")) {
-    b.addEventListener("click", () => post(`/api/v1/scheduler/${b.dataset.scheduler}/`));
-  }
+for (const chip of document.querySelectorAll("#counts .count-chip")) {
+  chip.addEventListener("click", () => setFilter("status", view.status === chip.dataset.status ? "" : chip.dataset.status));
 }
+document.getElementById("older").addEventListener("click", () => { view.before = String(view.olderCursor); view.after = ""; saveView(); refresh(); });
+document.getElementById("newer").addEventListener("click", () => { view.after = String(view.newerCursor); view.before = ""; saveView(); refresh(); });
+for (const b of document.querySelectorAll("[data-spool-command]")) b.addEventListener("click", () => spoolCommand(b.dataset.spoolCommand));
+if (canAdminister) {
+  for (const b of document.querySelectorAll("[data-scheduler]")) b.addEventListener("click", () => schedulerCommand(b.dataset.scheduler));
+}
+document.getElementById("detail-close").addEventListener("click", closeDetail);
+document.getElementById("audit-link").addEventListener("click", (event) => { event.preventDefault(); view.audit = true; saveView(); renderAudit(true); });
+document.getElementById("audit-close").addEventListener("click", () => { view.audit = false; saveView(); renderAudit(false); });
 
 refresh();
 setInterval(refresh, REFRESH_MS);
+if (view.job) openDetail(view.job);
+if (view.audit) renderAudit(true);

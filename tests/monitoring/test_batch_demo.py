@@ -40,3 +40,4 @@ def test_demo_loads_once(now):
 
     assert load_batch_demo() == "batch demo already loaded"
     assert BatchConfig.objects.count() == 6
+

@@ -20,6 +20,9 @@ def tick(at: str) -> None:
     heartbeat_tick()
 
 
+BATCH_ROW = ("tenant", "config", "state", "window_id", "window_start", "window_end", "sla", "missing_sources")
+
+
 def test_open_then_delayed_batch_reaches_the_queue_the_monitor_and_the_metrics(
     make_config, arrive, control_queue_file, client, viewer
 ):
@@ -43,7 +46,7 @@ def test_open_then_delayed_batch_reaches_the_queue_the_monitor_and_the_metrics(
 
     client.force_login(viewer)
     batches = client.get("/monitor/data/").json()["batches"]
-    assert batches == [
+    assert [{key: batch[key] for key in BATCH_ROW} for batch in batches] == [
         {
             "tenant": "acme",
             "config": "GL_DAILY",
@@ -55,6 +58,7 @@ def test_open_then_delayed_batch_reaches_the_queue_the_monitor_and_the_metrics(
             "missing_sources": ["gl_headers"],
         }
     ]
+    assert (batches[0]["window_status"], batches[0]["may_fail"]) == ("OPEN", True)
     text = client.get("/metrics/", REMOTE_ADDR="127.0.0.1").content.decode()
     assert sample(text, 'portal_batches{state="delayed"}') == 1
     assert sample(text, 'portal_batches{state="open"}') == 0

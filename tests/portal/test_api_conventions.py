@@ -114,6 +114,9 @@ NATURAL_KEY_FILTERS = {
     "/api/v1/jobs/": [("spool", "demo", "spool")],
     "/api/v1/messages/": [("kind", "FTMHostedServiceBeginSummary", "kind")],
     "/api/v1/audit/": [("actor", "load_demo", "actor"), ("action", "workflow.load", "action")],
+    "/api/v1/alerts/": [("kind", "BATCH_OPEN", "kind"), ("tenant", "acme", "tenant"), ("config", "GL_DAILY", "config")],
+    "/api/v1/notification-channels/": [("name", "console-log", "name")],
+    "/api/v1/alert-rules/": [("name", "everything to the console log", "name")],
 }
 
 

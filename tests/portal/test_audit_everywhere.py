@@ -52,6 +52,8 @@ def calls(portal) -> list[tuple[str, str, str, str, dict]]:
     task = first_id(admin, "/api/v1/scheduler-tasks/", name="demo-batch-scan")
     spool = first_id(admin, "/api/v1/spools/", name="demo")
     job = first_id(admin, "/api/v1/jobs/", spool="demo")
+    alert = first_id(admin, "/api/v1/alerts/", state="OPEN")
+    channel = {"name": "ops-hook", "kind": "webhook", "target": "https://hooks.example/portal", "secret": "s3cret"}
     return [
         ("admin", "POST", "/api/v1/batch-configs/", "/api/v1/batch-configs/", CONFIG),
         ("admin", "PATCH", "/api/v1/batch-configs/{id}/", f"/api/v1/batch-configs/{config}/", {"max_wait_hours": 5}),
@@ -82,6 +84,8 @@ def calls(portal) -> list[tuple[str, str, str, str, dict]]:
         ("operator", "POST", "/api/v1/jobs/{id}/disable/", f"/api/v1/jobs/{job}/disable/", {}),
         ("operator", "POST", "/api/v1/jobs/{id}/enable/", f"/api/v1/jobs/{job}/enable/", {}),
         ("operator", "POST", "/api/v1/jobs/{id}/start/", f"/api/v1/jobs/{job}/start/", {}),
+        ("operator", "POST", "/api/v1/spools/{id}/command/", f"/api/v1/spools/{spool}/command/", {"command": "pause"}),
+        ("operator", "POST", "/api/v1/spools/{id}/command/", f"/api/v1/spools/{spool}/command/", {"command": "start"}),
         ("operator", "POST", "/api/v1/jobs/{id}/comment/", f"/api/v1/jobs/{job}/comment/", {"comment": "waits for the bank"}),
         ("operator", "POST", "/api/v1/jobs/", "/api/v1/jobs/", {"spool": "demo", "state": 10}),
         ("operator", "POST", "/api/v1/jobs/add/", "/api/v1/jobs/add/", {"spool": "demo", "state": 11}),
@@ -89,6 +93,16 @@ def calls(portal) -> list[tuple[str, str, str, str, dict]]:
         ("admin", "POST", "/api/v1/scheduler/shutdown/", "/api/v1/scheduler/shutdown/", {}),
         ("admin", "POST", "/api/v1/scheduler/resume/", "/api/v1/scheduler/resume/", {}),
         ("admin", "POST", "/api/v1/scheduler/reload/", "/api/v1/scheduler/reload/", {}),
+        ("operator", "POST", "/api/v1/alerts/{id}/acknowledge/", f"/api/v1/alerts/{alert}/acknowledge/", {}),
+        ("admin", "POST", "/api/v1/notification-channels/", "/api/v1/notification-channels/", channel),
+        ("admin", "PATCH", "/api/v1/notification-channels/{id}/", "new-channel", {"enabled": False}),
+        ("admin", "PUT", "/api/v1/notification-channels/{id}/", "new-channel", {**channel, "target": "https://hooks.example/ops"}),
+        ("admin", "POST", "/api/v1/notification-channels/{id}/test/", "new-channel", {}),
+        ("admin", "POST", "/api/v1/alert-rules/", "/api/v1/alert-rules/", {"name": "ops", "channels": ["ops-hook"], "repeat_minutes": 30}),
+        ("admin", "PATCH", "/api/v1/alert-rules/{id}/", "new-rule", {"repeat_minutes": 10}),
+        ("admin", "PUT", "/api/v1/alert-rules/{id}/", "new-rule", {"name": "ops", "channels": ["ops-hook"], "kinds": ["JOB_ERROR"]}),
+        ("admin", "DELETE", "/api/v1/alert-rules/{id}/", "new-rule", {}),
+        ("admin", "DELETE", "/api/v1/notification-channels/{id}/", "new-channel", {}),
     ]
 
 
@@ -127,7 +141,7 @@ def test_every_action_and_change_through_the_api_is_audited(portal, operator, ad
         assert answer.status_code < 300, f"{method} {url}: {answer.status_code} {answer.content[:300]!r}"
         if method == "POST" and route.count("/") == 4 and answer.status_code == 201:
             made[{"batch-configs": "new-config", "calendar-groups": "new-group", "interfaces": "new-interface",
-                  "scheduler-tasks": "new-task"}.get(route.split("/")[3], "other")] = answer.json()["id"]
+                  "scheduler-tasks": "new-task", "notification-channels": "new-channel", "alert-rules": "new-rule"}.get(route.split("/")[3], "other")] = answer.json()["id"]
         entries = list(AuditEntry.objects.filter(id__gt=last).order_by("id"))
         assert entries, f"{method} {route} left no audit row"
         for entry in entries:

@@ -49,6 +49,12 @@ def test_production_needs_a_secret_key(tmp_path):
     assert result.returncode != 0 and "SECRET_KEY" in result.stderr
 
 
+def test_production_refuses_a_short_secret_key_naming_it(tmp_path):
+    result = manage("check", DEBUG="0", PORTAL_DATA_DIR=str(tmp_path), SECRET_KEY="x" * 49, ALLOWED_HOSTS="portal.example.com")
+    assert result.returncode != 0 and "SECRET_KEY" in result.stderr and "50" in result.stderr
+    assert "x" * 49 not in result.stderr  # the value itself is never printed
+
+
 def test_check_deploy_with_production_like_variables_reports_no_errors(tmp_path):
     result = manage(
         "check",
@@ -68,3 +74,30 @@ def test_check_deploy_with_production_like_variables_reports_no_errors(tmp_path)
     )
     assert result.returncode == 0, result.stderr
     assert "ERROR" not in result.stderr
+
+
+def test_a_short_secret_key_is_refused_in_production_without_repeating_it(tmp_path):
+    result = manage("check", DEBUG="0", SECRET_KEY="hunter2-but-longer", PORTAL_DATA_DIR=str(tmp_path))
+    assert result.returncode != 0 and "SECRET_KEY" in result.stderr and "at least 50 random characters" in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_manage_py_reads_the_dev_checkouts_env_file_and_the_environment_wins(tmp_path):
+    """`make run` writes .env (DEBUG=1) beside manage.py, so the CLI runs beside it with no variable exported."""
+    import shutil
+
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy(ROOT / "manage.py", checkout / "manage.py")
+
+    def run(**env: str) -> subprocess.CompletedProcess:
+        clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "DEBUG", "SECRET_KEY", "Q_SYNC"}}
+        clean.update(PYTHONPATH=str(ROOT), PORTAL_DATA_DIR=str(tmp_path / "var"), **env)
+        return subprocess.run([sys.executable, "manage.py", "check"], cwd=checkout, env=clean, capture_output=True, text=True, timeout=120)
+
+    refused = run()
+    assert refused.returncode != 0 and "SECRET_KEY" in refused.stderr  # no .env: a deployment, refused as before
+
+    (checkout / ".env").write_text("# written by make run\nDEBUG=1\n")
+    assert run().returncode == 0, run().stderr
+    assert run(DEBUG="0").returncode != 0  # the environment wins over the file

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 
+from portal import clock
 from portal.models import Heartbeat, OutboundMessage
 from portal.services import outbox_enqueue
 from tests.portal.payloads import control_message
@@ -22,7 +23,39 @@ def test_healthy_portal_answers_200_with_its_figures(client, now):
         "outbox_pending": 0,
         "outbox_oldest_pending_age_seconds": None,
         "outbox_failed": 0,
+        "queue_backend_failing": False,
+        "dispatcher_seen_at": None,
+        "dispatcher_stale": False,
     }
+
+
+def test_livez_answers_without_the_database(client, monkeypatch):
+    monkeypatch.setattr("portal.selectors.database_reachable", lambda: False)
+    assert client.get("/healthz").status_code == 503
+    for path in ("/livez", "/livez/"):
+        answer = client.get(path)
+        assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+
+
+def test_a_silent_dispatcher_makes_the_portal_unready(client, now):
+    from scheduling.workflows.models import SchedulerControl
+
+    now("2026-03-02T10:00:00Z")
+    SchedulerControl.objects.update_or_create(id=SchedulerControl.SINGLETON_ID, defaults={"dispatcher_seen_at": clock.now()})
+    assert client.get("/healthz").status_code == 200
+    now("2026-03-02T10:01:01Z")
+    answer = client.get("/healthz")
+    assert answer.status_code == 503 and answer.json()["dispatcher_stale"] is True
+
+
+def test_a_failing_queue_backend_makes_the_portal_unready_at_once(client, now):
+    now("2026-03-02T10:00:00Z")
+    message = outbox_enqueue(kind="control_message", dedupe_key="k", payload=control_message())
+    OutboundMessage.objects.filter(id=message.id).update(attempts=1, last_error="connection refused")
+    answer = client.get("/healthz")
+    assert answer.status_code == 503 and answer.json()["queue_backend_failing"] is True
+    OutboundMessage.objects.filter(id=message.id).update(status="SENT")
+    assert client.get("/healthz").status_code == 200
 
 
 def test_stale_heartbeat_answers_503(client, now, settings):

@@ -69,9 +69,36 @@ def test_every_named_metric_is_present_on_an_empty_portal(client):
     text = client.get("/metrics/", REMOTE_ADDR="127.0.0.1").content.decode()
     for name in EVERY_METRIC:
         assert f"# TYPE {name} " in text, name
-    assert sample(text, 'portal_jobs{status="Zombie"}') == 0
+        assert any(line.startswith((name + " ", name + "{")) for line in text.splitlines()), f"{name} has no sample"
+    assert sample(text, 'portal_jobs_running{spool="",step=""}') == 0
+    assert sample(text, 'portal_transactions_value{currency="",interface="PAYMENTS_GATEWAY",status="PENDING"}') == 0
+    assert sample(text, 'portal_jobs{spool="",status="Zombie"}') == 0
     assert sample(text, 'portal_batches{state="open"}') == 0
     assert sample(text, 'portal_batches{state="delayed"}') == 0
     assert sample(text, 'portal_scheduler_tasks{state="ACTIVE"}') == 0
     assert sample(text, 'portal_transactions{interface="PAYMENTS_GATEWAY",status="PENDING"}') == 0
 
+
+
+def test_with_a_token_set_metrics_need_it_even_from_an_allowed_address(client, settings):
+    settings.METRICS_TOKEN = "s3cret-scraper-token"
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 401
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    good = {"HTTP_AUTHORIZATION": "Bearer s3cret-scraper-token"}
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", **good).status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="192.0.2.1", **good).status_code == 403  # and only from the allowed addresses
+
+
+def test_request_metrics_of_every_worker_are_summed_in_multiprocess_mode(client, monkeypatch, tmp_path):
+    """Under gunicorn (gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR) a scrape reads every worker's files."""
+    from prometheus_client import CollectorRegistry, Counter
+    from prometheus_client.values import MultiProcessValue
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    for pid in (101, 102):  # two workers, each counting one request
+        monkeypatch.setattr("prometheus_client.values.ValueClass", MultiProcessValue(process_identifier=lambda pid=pid: pid))
+        monkeypatch.setattr("prometheus_client.metrics.values.ValueClass", MultiProcessValue(process_identifier=lambda pid=pid: pid))
+        Counter("portal_test_requests", "requests", registry=CollectorRegistry()).inc()
+    text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    assert sample(text, "portal_test_requests_total") == 2
+    assert "portal_outbox_messages" in text  # the domain figures too

@@ -8,13 +8,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from portal.lib.env import EnvError, env_networks
 from portal.services import outbox_publish_all
+from scheduling.workflows.dispatcher import jobs_dispatch
 
 pytestmark = pytest.mark.django_db
 
 # name as exposed -> (type, label names), exactly as issue 7 lists them
 CONTRACT = {
-    "portal_jobs": ("gauge", {"status"}),
-    "portal_jobs_running": ("gauge", {"step"}),
+    "portal_jobs": ("gauge", {"spool", "status"}),
+    "portal_jobs_running": ("gauge", {"spool", "step"}),
     "portal_batches": ("gauge", {"state"}),
     "portal_scheduler_tasks": ("gauge", {"state"}),
     "portal_heartbeat_last_timestamp_seconds": ("gauge", set()),
@@ -23,6 +24,16 @@ CONTRACT = {
     "portal_messages_published_total": ("counter", {"kind"}),
     "portal_transactions_value": ("gauge", {"interface", "status", "currency"}),
     "portal_transactions": ("gauge", {"interface", "status"}),
+    # what alert rules need (DOMAIN §7, issue 13)
+    "portal_batch_alerting": ("gauge", {"tenant", "config", "state"}),
+    "portal_job_step_duration_seconds_bucket": ("histogram", {"spool", "le"}),
+    "portal_job_step_duration_seconds_sum": ("histogram", {"spool"}),
+    "portal_job_step_duration_seconds_count": ("histogram", {"spool"}),
+    "portal_job_step_failures_total": ("counter", {"spool"}),
+    "portal_spool_last_ok_timestamp_seconds": ("gauge", {"spool"}),
+    "portal_dispatcher_last_seen_timestamp_seconds": ("gauge", set()),
+    "portal_scheduler_shut_down": ("gauge", set()),
+    "portal_alerts_open": ("gauge", {"kind"}),
 }
 
 
@@ -44,6 +55,7 @@ def busy_portal(now, control_queue_file):
     call_command("load_demo", verbosity=0)
     now("2026-03-03T12:00:00Z")
     call_command("heartbeat", "--once", verbosity=0)
+    jobs_dispatch()  # the demo job's first attempt runs (in-process): a step duration to show
     outbox_publish_all()
 
 
@@ -56,6 +68,8 @@ def test_every_metric_has_exactly_the_names_and_labels_of_the_issue(client, busy
         assert samples, f"{name} has no sample"
         assert all(set(sample.labels) == labels for sample in samples), name
         family_name = name.removesuffix("_total") if kind == "counter" else name
+        if kind == "histogram":
+            family_name = name.rsplit("_", 1)[0]
         assert families[f"# TYPE {family_name}"] == kind, name
     assert {s.labels["state"] for s in families["portal_batches"]} == {"open", "delayed"}
     assert {s.labels["status"] for s in families["portal_jobs"]} == {"Waiting", "Running", "OK", "Error", "Pause", "Disabled", "Zombie"}

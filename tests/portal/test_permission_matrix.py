@@ -62,6 +62,7 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     "/api/v1/spools/": {"GET": READ},
     "/api/v1/spools/{id}/": {"GET": READ, "PATCH": ADMINISTER},
     "/api/v1/spools/{id}/reload/": {"POST": ADMINISTER},
+    "/api/v1/spools/{id}/command/": {"POST": OPERATE},
     "/api/v1/jobs/": {"GET": READ, "POST": OPERATE},
     "/api/v1/jobs/add/": {"POST": OPERATE},
     "/api/v1/jobs/{id}/": {"GET": READ},
@@ -82,6 +83,15 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     "/api/v1/messages/{id}/": {"GET": READ},
     "/api/v1/audit/": {"GET": READ},
     "/api/v1/audit/{id}/": {"GET": READ},
+    # alerts to people (DOMAIN §7, issue 13)
+    "/api/v1/alerts/": {"GET": READ},
+    "/api/v1/alerts/{id}/": {"GET": READ},
+    "/api/v1/alerts/{id}/acknowledge/": {"POST": OPERATE},
+    "/api/v1/notification-channels/": {"GET": READ, "POST": ADMINISTER},
+    "/api/v1/notification-channels/{id}/": {"GET": READ, "PUT": ADMINISTER, "PATCH": ADMINISTER, "DELETE": ADMINISTER},
+    "/api/v1/notification-channels/{id}/test/": {"POST": ADMINISTER},
+    "/api/v1/alert-rules/": {"GET": READ, "POST": ADMINISTER},
+    "/api/v1/alert-rules/{id}/": {"GET": READ, "PUT": ADMINISTER, "PATCH": ADMINISTER, "DELETE": ADMINISTER},
     # the web monitor's refresh request (issue 7)
     "/monitor/data/": {"GET": READ},
     # the API's description: any logged-in account, a Feeder's tools included (issue 2)

@@ -197,3 +197,60 @@ def test_cli_reload_of_a_bad_file_exits_non_zero_and_keeps_the_workflow(load_spo
         call_command("jobs", "reload", "billing")
     spool.refresh_from_db()
     assert spool.workflow.number == 1
+
+
+# --- start and reset at a time (DOMAIN §5) ------------------------------------------------
+
+
+def test_cli_reset_at_and_start_at_make_the_job_waiting_then(job_in, capsys, settings):
+    settings.PORTAL_TIME_ZONE = "Europe/Berlin"
+    error, paused = job_in(S.ERROR), job_in(S.PAUSE)
+
+    call_command("jobs", "reset", "billing", str(error.generation), "--at", "2026-03-03T06:30", "--reason", "rerun after the fix")
+    call_command("jobs", "start", "billing", str(paused.generation), "--at", "2026-03-03T07:00:00Z")
+
+    assert fields(error)[:3] == (S.WAITING, 2, 1)
+    assert Job.objects.get(id=error.id).timestamp == dt.datetime(2026, 3, 3, 5, 30, tzinfo=dt.UTC)  # 06:30 in Berlin
+    assert Job.objects.get(id=paused.id).timestamp == dt.datetime(2026, 3, 3, 7, 0, tzinfo=dt.UTC)
+    assert AuditEntry.objects.get(action="job.reset").reason == "rerun after the fix"
+    assert "timestamp 2026-03-03 06:30:00 Europe/Berlin" in capsys.readouterr().out
+    assert dispatched_now() == 0  # not before its time
+
+
+def test_cli_at_is_refused_for_commands_that_take_no_time(job_in):
+    job_in(S.WAITING)
+    with pytest.raises(CommandError, match="unrecognized arguments: --at"):
+        call_command("jobs", "pause", "billing", "--at", "2026-03-03T07:00:00Z")
+
+
+def test_api_reset_and_start_take_a_timestamp(job_in, api_client_for, operator):
+    error, paused, zombie = job_in(S.ERROR), job_in(S.PAUSE), job_in(S.ZOMBIE)
+    client = api_client_for(operator)
+
+    answer = client.post(f"/api/v1/jobs/{error.id}/reset/", {"timestamp": "2026-03-03T06:30:00+01:00", "reason": "after the fix"}, format="json")
+    assert answer.status_code == 200
+    assert (answer.json()["status"], answer.json()["timestamp"], answer.json()["attempt"]) == ("Waiting", "2026-03-03T05:30:00Z", 1)
+    answer = client.post(f"/api/v1/jobs/{paused.id}/start/", {"timestamp": "2026-03-03T07:00:00Z"}, format="json")
+    assert (answer.json()["status"], answer.json()["timestamp"]) == ("Waiting", "2026-03-03T07:00:00Z")
+    assert client.post(f"/api/v1/jobs/{zombie.id}/reset/", {}, format="json").json()["timestamp"] == "2026-03-02T10:00:00Z"  # now
+    assert client.post(f"/api/v1/jobs/{paused.id}/start/", {"timestamp": "07:00"}, format="json").status_code == 400
+    assert AuditEntry.objects.get(action="job.reset", object_id=str(error.id)).reason == "after the fix"
+    assert dispatched_now() == 1  # the zombie's reset, due now; the others wait for their time
+
+
+def test_schedule_of_an_error_job_keeps_its_status_and_says_it_needs_a_reset(job_in, api_client_for, operator, capsys):
+    error = job_in(S.ERROR)
+    answer = api_client_for(operator).post(f"/api/v1/jobs/{error.id}/schedule/", {"timestamp": "2026-03-03T07:00:00Z"}, format="json")
+    body = answer.json()
+    assert (answer.status_code, body["status"], body["timestamp"]) == (200, "Error", "2026-03-03T07:00:00Z")
+    assert "reset" in body["note"] and "--at" in body["note"]
+
+    call_command("jobs", "schedule", str(error.id), "2026-03-04T07:00:00Z")
+    assert "stays in Error" in capsys.readouterr().out
+    assert fields(error)[0] == S.ERROR
+
+
+def dispatched_now() -> int:
+    from scheduling.workflows.dispatcher import jobs_dispatch
+
+    return jobs_dispatch()

@@ -34,9 +34,9 @@ def test_jobs_changelist_shows_the_nine_columns_to_a_viewer(client, job):
     answer = client.get("/admin/scheduling/job/")
     assert answer.status_code == 200
     changelist = answer.context["cl"]
-    assert changelist.list_display[1:] == ["id", "spool", "generation", "state", "attempt", "type", "status", "timestamp", "comment"]
+    assert changelist.list_display[1:] == ["id", "spool", "generation_shown", "state", "attempt", "type", "status", "timestamp", "comment"]
     assert [job.id for job in changelist.result_list] == [job.id]
-    assert "Import" in answer.content.decode()
+    assert "Import" in answer.content.decode() and ">000001<" in answer.content.decode()
 
 
 def test_admin_actions_call_the_commands_and_report_refusals(client, job):
@@ -93,3 +93,13 @@ def test_scheduler_switch_in_the_admin_is_for_administrators(client, db):
     client.post("/admin/scheduling/schedulercontrol/", {"action": "shutdown", "_selected_action": [1]}, follow=True)
     assert SchedulerControl.load().shut_down
     assert Job.objects.count() == 0
+
+
+def test_spool_admin_takes_a_latin1_file_as_the_load_does(client, db, tmp_path):
+    client.force_login(staff("ada", roles.ADMINISTRATOR))
+    path = tmp_path / "latin1.ini"
+    path.write_bytes("; r\xe9sum\xe9 des \xe9tapes\n[1]\ntext=Import\ncommand=true\n".encode("latin-1"))
+    management = {"workflow_versions-TOTAL_FORMS": 0, "workflow_versions-INITIAL_FORMS": 0}
+    answer = client.post("/admin/scheduling/spool/add/", {"name": "legacy", "workflow_file": str(path), "enabled": "on", **management})
+    assert answer.status_code == 302
+    assert "résumé" in Spool.objects.get(name="legacy").workflow.text

@@ -175,3 +175,24 @@ def test_scheduler_shutdown_resume_and_reload_are_for_administrators(spools, api
     assert reload.status_code == 400
     assert [r["spool"] for r in reload.json()["loaded"]] == ["billing"]
     assert reload.json()["refused"][0]["spool"] == "payroll"
+
+
+def test_a_command_on_a_whole_spool_through_the_api_as_the_cli_gives_it(spools, api_client_for, operator, viewer):
+    billing, _ = spools
+    paused, error, ok = make(billing, 1, S.PAUSE), make(billing, 1, S.ERROR), make(billing, 2, S.OK)
+    client = api_client_for(operator)
+
+    answer = client.post(f"/api/v1/spools/{billing.id}/command/", {"command": "start", "timestamp": "2026-03-03T06:00:00Z", "reason": "after the fix"}, format="json")
+    assert answer.status_code == 200
+    assert answer.json()["changed"] == [paused.id]
+    job = Job.objects.get(id=paused.id)
+    assert (job.status, job.timestamp.isoformat()) == (S.WAITING, "2026-03-03T06:00:00+00:00")
+    assert AuditEntry.objects.get(action="job.start").reason == "after the fix"
+
+    answer = client.post(f"/api/v1/spools/{billing.id}/command/", {"command": "reset", "generation": ok.generation}, format="json")
+    assert answer.status_code == 409 and "OK (1)" in answer.json()["detail"]
+    answer = client.post(f"/api/v1/spools/{billing.id}/command/", {"command": "pause", "timestamp": "2026-03-03T06:00:00Z"}, format="json")
+    assert answer.status_code == 400 and "pause takes no time" in answer.json()["timestamp"][0]
+    assert client.post(f"/api/v1/spools/{billing.id}/command/", {"command": "explode"}, format="json").status_code == 400
+    assert api_client_for(viewer).post(f"/api/v1/spools/{billing.id}/command/", {"command": "pause"}, format="json").status_code == 403
+    assert Job.objects.get(id=error.id).status == S.ERROR

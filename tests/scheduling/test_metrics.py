@@ -31,9 +31,10 @@ def test_job_task_and_transaction_figures_are_read_at_scrape_time(client, load_s
 
     text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
 
-    assert sample(text, 'portal_jobs{status="Running"}') == 1
-    assert sample(text, 'portal_jobs{status="Pause"}') == 1
-    assert sample(text, 'portal_jobs_running{step="10"}') == 1
+    assert sample(text, 'portal_jobs{spool="billing",status="Running"}') == 1
+    assert sample(text, 'portal_jobs{spool="billing",status="Pause"}') == 1
+    assert sample(text, 'portal_jobs{spool="billing",status="Zombie"}') == 0
+    assert sample(text, 'portal_jobs_running{spool="billing",step="10"}') == 1
     assert sample(text, 'portal_scheduler_tasks{state="ACTIVE"}') == 1
     assert sample(text, 'portal_transactions{interface="PAYMENTS_GATEWAY",status="PENDING"}') == 2
     assert sample(text, 'portal_transactions_value{currency="EUR",interface="PAYMENTS_GATEWAY",status="PENDING"}') == 14.75

@@ -84,3 +84,48 @@ def test_a_live_table_cut_to_the_terminal_leaves_ok_jobs_out_first(jobs, load_sp
     # the Pause and the Error job stay, with the newest OK job; older OK jobs give way
     assert rows == [str(jobs[0].id), str(jobs[1].id), str(newer_ok[-1].id)]
     assert "3 of 6 job(s) shown: OK jobs left out first" in str(shown.renderables[2])
+
+
+@pytest.mark.parametrize(("width", "height"), [(100, 20), (60, 12), (200, 50)])
+def test_the_live_view_keeps_its_promise_in_any_terminal_size(jobs, load_spool, width, height):
+    """A long comment or a narrow terminal never pushes a Pause or an Error job off the screen."""
+    from rich.console import Console
+
+    from scheduling.management.commands.monitor import fitted
+    from scheduling.workflows.selectors import jobs_filtered
+
+    billing = Job.objects.get(id=jobs[0].id).spool
+    newer_ok = [job_add(spool=billing, state=10, actor=TEST_ACTOR) for _ in range(60)]
+    Job.objects.filter(id__in=[job.id for job in newer_ok]).update(status=S.OK)
+    job_comment(job=jobs[0], comment="waiting for the bank to resend the file; " * 12, actor=TEST_ACTOR)
+
+    console = Console(file=io.StringIO(), width=width, height=height, force_terminal=False)
+    console.print(fitted(jobs_filtered(), console))
+    lines = console.file.getvalue().splitlines()
+
+    assert len(lines) < height  # the last line stays for the cursor
+    ids = [line.split()[0] for line in lines if line.split() and line.split()[0].isdigit()]
+    assert str(jobs[0].id) in ids and str(jobs[1].id) in ids  # the Pause and the Error job
+    assert "OK jobs left out first" in " ".join(lines[-3:])
+
+
+def test_jobs_show_prints_the_job_in_full(jobs, now):
+    from scheduling.workflows.models import JobAttempt
+
+    job = jobs[1]
+    JobAttempt.objects.create(
+        job_id=job.id, state=12, attempt=1, command=["workflows/bin/archive.sh", "billing", "000002"], claim_token="6f1c1c56-2f0b-4f55-9b1f-3e8a07d1d9c1",
+        claimed_at=job.timestamp, finished_at=job.timestamp, return_code=3, outcome="Error", status_after="Error",
+    )
+    Job.objects.filter(id=job.id).update(return_code=3, output_tail="archive.sh: disk full\n")
+
+    text = io.StringIO()
+    call_command("jobs", "show", str(job.id), stdout=text)
+    text = text.getvalue()
+
+    assert text.splitlines()[0].startswith(f"job {job.id} billing/000002 step 12 attempt 1: Error, timestamp 2026-03-02 10:00:00 UTC")
+    for expected in ("command       workflows/bin/archive.sh billing 000002", "return code   3", "    archive.sh: disk full",
+                     "attempts (1)", "return code 3, Error", "audit (2)", "job.comment", "waiting for   -"):
+        assert expected in text
+    with pytest.raises(CommandError, match="no job 999999"):
+        call_command("jobs", "show", "999999")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from portal.models import MessageStatus, OutboundMessage
-from scheduling.workflows.models import JobStatus
+from scheduling.workflows.models import Job, JobStatus
 from scheduling.workflows.services import job_add, job_start
 from tests.scheduling.conftest import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db
+
+S = JobStatus
 
 WORKFLOW = "[10]\ntext=Initialize\ncommand=true\nnext=11\n[11]\ntext=Prepare\ncommand=true\n"
 NINE_COLUMNS = ["ID", "Spoolname", "Generation", "State", "Attempt", "Type", "Status", "Timestamp", "Comment"]
@@ -36,6 +38,7 @@ def test_viewer_sees_no_command_buttons_operator_and_administrator_do(client, vi
     client.force_login(viewer)
     page = client.get("/monitor/").content.decode()
     assert 'data-can-operate="0"' in page and "Shut down scheduler" not in page and ">Actions</th>" not in page
+    assert 'id="reason"' not in page
 
     client.force_login(operator)
     page = client.get("/monitor/").content.decode()
@@ -73,11 +76,12 @@ def test_data_lists_jobs_newest_first_with_filters_and_keyset_pages(client, view
     assert [row["id"] for row in first["jobs"]["rows"]][:2] == [jobs[-1].id + 1, jobs[-1].id]
     assert len(first["jobs"]["rows"]) == 50
     assert first["jobs"]["newer"] is None
-    assert first["jobs"]["spools"] == ["billing", "other"]
+    assert [spool["name"] for spool in first["jobs"]["spools"]] == ["billing", "other"]
     row = first["jobs"]["rows"][1]
     assert row == {
         "id": jobs[-1].id, "spool": "billing", "generation": 60, "state": 10, "attempt": 1, "type": "Initialize",
-        "status": "Pause", "timestamp": "2026-03-02T10:00:00Z", "comment": "",
+        "status": "Pause", "timestamp": "2026-03-02T10:00:00Z", "comment": "", "stop_flag": False, "waiting_for": None,
+        "commands": ["start", "schedule", "disable", "comment"],
     }
 
     second = client.get("/monitor/data/", {"before": first["jobs"]["older"]}).json()
@@ -100,5 +104,124 @@ def test_data_shows_outbox_heartbeat_and_tasks(client, viewer, now):
     assert data["outbox"]["failed_count"] == 1
     assert data["outbox"]["failed"][0]["last_error"] == "refused"
     assert data["heartbeat"] == {"last_tick_at": None, "stale": False}
-    assert data["scheduler"] == {"shutdown": False}
+    assert data["scheduler"]["shutdown"] is False
     assert data["now"] == "2026-03-02T10:00:00Z"
+
+
+# --- what needs attention comes first (DOMAIN §6) ---------------------------------------------------
+
+
+def make_jobs(spool, statuses) -> list:
+    made = []
+    for status in statuses:
+        job = job_add(spool=spool, state=10, actor=TEST_ACTOR)
+        Job.objects.filter(id=job.id).update(status=status)
+        made.append(job)
+    return made
+
+
+def test_the_feed_counts_jobs_per_status_and_lists_every_job_needing_an_eye_whatever_the_page(client, viewer, load_spool, now):
+    now("2026-03-02T10:00:00Z")
+    spool = load_spool(WORKFLOW)
+    old_problems = make_jobs(spool, [S.ERROR, S.ZOMBIE, S.RUNNING])
+    Job.objects.filter(id=old_problems[2].id).update(stop_flag=True)
+    quiet_running = make_jobs(spool, [S.RUNNING])[0]
+    make_jobs(spool, [S.OK] * 120)
+    client.force_login(viewer)
+
+    data = client.get("/monitor/data/").json()
+
+    assert data["counts"] == {"Waiting": 0, "Running": 2, "OK": 120, "Error": 1, "Pause": 0, "Disabled": 0, "Zombie": 1}
+    assert [row["id"] for row in data["attention"]["rows"]] == [job.id for job in reversed(old_problems)]
+    assert all(row["id"] != old_problems[0].id for row in data["jobs"]["rows"])  # the table's first page is all OK
+    assert quiet_running.id not in [row["id"] for row in data["attention"]["rows"]]
+    filtered = client.get("/monitor/data/", {"spool": "nobody", "status": "OK"}).json()
+    assert len(filtered["attention"]["rows"]) == 3  # a filter never hides what needs an eye
+
+
+def test_the_feed_costs_the_same_queries_with_10_and_200_jobs(client, operator, load_spool, now, make_task):
+    """Measured figures (SQLite and PostgreSQL alike) are in the report: flat, whatever the number of jobs."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now("2026-03-02T10:00:00Z")
+    spool = load_spool(WORKFLOW)
+    make_task("scan")
+    client.force_login(operator)
+    mix = [S.OK, S.OK, S.OK, S.WAITING, S.ERROR, S.ZOMBIE, S.PAUSE, S.RUNNING, S.DISABLED, S.OK]
+    counts = {}
+    for total in (10, 200):
+        make_jobs(spool, [mix[i % len(mix)] for i in range(total - Job.objects.count())])
+        client.get("/monitor/data/")  # the session and the user are read once per request either way
+        with CaptureQueriesContext(connection) as queries:
+            data = client.get("/monitor/data/").json()
+        assert sum(data["counts"].values()) == total
+        counts[total] = len(queries)
+    assert counts[10] == counts[200], counts
+
+
+def test_the_job_detail_is_the_same_selector_as_jobs_show(client, viewer, feeder, load_spool, now):
+    now("2026-03-02T10:00:00Z")
+    job = make_jobs(load_spool(WORKFLOW), [S.ERROR])[0]
+    Job.objects.filter(id=job.id).update(return_code=3, output_tail="checksum mismatch\n")
+    client.force_login(viewer)
+
+    detail = client.get(f"/monitor/data/jobs/{job.id}/").json()
+
+    assert (detail["id"], detail["status"], detail["return_code"], detail["output_tail"]) == (job.id, "Error", 3, "checksum mismatch\n")
+    assert [entry["action"] for entry in detail["audit"]] == ["job.add"]
+    assert "reset" in detail["schedule_note"] and detail["commands"] == ["reset", "schedule", "disable", "comment"]
+    assert client.get("/monitor/data/jobs/999999/").status_code == 404
+    client.force_login(feeder)
+    assert client.get(f"/monitor/data/jobs/{job.id}/").status_code == 403
+
+
+def test_tasks_in_error_or_suspended_come_first_with_why_and_when_they_resume(client, viewer, make_task, now, operator):
+    from scheduling.scheduler.models import SchedulerTask, TaskState
+    from scheduling.scheduler.services import scheduler_task_suspend
+
+    start = now("2026-03-02T10:00:00Z")
+    make_task("a-fine"), make_task("b-broken"), make_task("c-held")
+    SchedulerTask.objects.filter(name="b-broken").update(state=TaskState.ERROR, last_error="queue refused", consecutive_failures=2)
+    scheduler_task_suspend(actor=operator, task=SchedulerTask.objects.get(name="c-held"), reason="bank holiday",
+                           resume_at=start.replace(hour=14))
+    client.force_login(viewer)
+
+    tasks = client.get("/monitor/data/").json()["tasks"]
+
+    assert [t["name"] for t in tasks] == ["b-broken", "c-held", "a-fine"]
+    held = tasks[1]
+    assert (held["suspended_reason"], held["suspended_by"], held["resume_at"]) == ("bank holiday", "operator", "2026-03-02T14:00:00Z")
+    assert held["commands"] == ["disable", "resume"] and tasks[0]["last_error"] == "queue refused"
+
+
+def test_a_failed_window_shows_at_once_with_who_and_why(client, operator, now):
+    from monitoring.batches.demo import load_batch_demo
+    from monitoring.batches.scan import batch_scan
+    from monitoring.batches.services import batch_window_fail
+    from portal import clock
+
+    now("2026-03-10T09:17:00Z")
+    load_batch_demo()
+    batch_scan(now=clock.now())
+    client.force_login(operator)
+    delayed = next(b for b in client.get("/monitor/data/").json()["batches"] if b["state"] == "DELAYED")
+    assert (delayed["window_status"], delayed["may_fail"]) == ("OPEN", True)
+
+    batch_window_fail(window_id=delayed["window_id"], actor=operator, reason="pay_out will not come today")
+
+    data = client.get("/monitor/data/").json()
+    after = next(b for b in data["batches"] if b["config"] == delayed["config"])
+    assert (after["window_status"], after["failed_by"], after["fail_reason"], after["may_fail"]) == (
+        "FAILED", "operator", "pay_out will not come today", False)
+    assert [h["source"] for h in data["held"]] == ["ar_invoices"]
+
+
+def test_the_counts_stop_at_the_cap_so_a_million_finished_jobs_are_never_read_on_a_refresh(load_spool, now):
+    from scheduling.workflows.selectors import monitor_status_counts
+
+    now("2026-03-02T10:00:00Z")
+    spool = load_spool(WORKFLOW)
+    make_jobs(spool, [S.OK] * 5 + [S.ERROR] * 2)
+    counts = monitor_status_counts(cap=3)
+    assert (counts["OK"], counts["Error"], counts["Waiting"]) == (4, 2, 0)  # 4: more than 3, shown as "3+"

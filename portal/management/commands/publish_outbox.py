@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from portal import clock
+from portal.backends.local import LocalQueueTaken, local_queue_claim
 from portal.lib.loop import StopSignal
 from portal.services import outbox_publish_all, outbox_publish_loop
 
@@ -16,6 +18,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, loop: bool, **options) -> None:
         clock.apply_now_option(options)
+        if settings.CONTROL_QUEUE_BACKEND == "local":
+            try:
+                local_queue_claim()
+            except LocalQueueTaken as exc:  # refused at start-up (DOMAIN §9), not after the first batch
+                raise CommandError(str(exc)) from None
         if not loop:
             report = outbox_publish_all()
             self.stdout.write(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")

@@ -1,0 +1,37 @@
+"""gunicorn's settings for the Procfile's web process (the command line adds bind, workers, timeout).
+
+Request metrics in multiprocess mode: every worker writes its counters to files in
+$PORTAL_DATA_DIR/prometheus (emptied when the master starts, a dead worker's marked), and
+/metrics sums them, so counters never reset when a scrape lands on another worker. The variable
+must be set before a worker imports prometheus_client: here, in the master, before any fork.
+
+The control socket (gunicorn 24+) is this instance's own, under $PORTAL_DATA_DIR, instead of one
+per user in ~/.gunicorn that every gunicorn on the host would share.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+_data = Path(os.environ.get("PORTAL_DATA_DIR", "var"))
+DATA_DIR = _data if _data.is_absolute() else Path(__file__).resolve().parent / _data
+METRICS_DIR = DATA_DIR / "prometheus"
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(METRICS_DIR))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
+control_socket = str(DATA_DIR / "gunicorn.ctl")
+
+
+def on_starting(server) -> None:
+    # Files of a previous run would add their counts to this one's.
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,32 @@
+"""The Content-Security-Policy in a real browser: the console, the admin and the API docs work under it
+with no violation (Chromium reports each one on the console)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+def test_console_admin_and_api_docs_run_under_the_policy(page, live_server, administrator):
+    administrator.is_staff = True
+    administrator.save()
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
+
+    page.goto(f"{live_server.url}/monitor/")
+    page.fill("input[name=username]", "administrator")
+    page.fill("input[name=password]", "pw-administrator")
+    page.click("button[type=submit]")
+    expect(page.locator("#jobs")).to_be_visible()
+    expect(page.locator("#heartbeat")).not_to_have_text("–", timeout=10_000)  # monitor.js ran and refreshed
+
+    page.goto(f"{live_server.url}/admin/")
+    expect(page.locator("#site-name")).to_be_visible()
+
+    page.goto(f"{live_server.url}/api/docs/")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Batch operations portal API", timeout=20_000)
+    expect(page.locator(".opblock").first).to_be_visible()
+
+    assert violations == []
