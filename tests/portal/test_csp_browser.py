@@ -30,3 +30,28 @@ def test_console_admin_and_api_docs_run_under_the_policy(page, live_server, admi
     expect(page.locator(".opblock").first).to_be_visible()
 
     assert violations == []
+
+
+def test_the_api_docs_render_with_every_other_host_blocked(page, live_server, administrator):
+    """The portal works with no internet: Swagger UI and its assets are vendored, so blocking every
+    request to a host other than the portal's changes nothing."""
+    portal = live_server.url
+    elsewhere: list[str] = []
+
+    def only_the_portal(route):
+        if route.request.url.startswith(portal):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_portal)
+    page.goto(f"{portal}/monitor/")
+    page.fill("input[name=username]", "administrator")
+    page.fill("input[name=password]", "pw-administrator")
+    page.click("button[type=submit]")
+    expect(page.locator("#heartbeat")).not_to_have_text("–", timeout=10_000)
+    page.goto(f"{portal}/api/docs/")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Batch operations portal API", timeout=20_000)
+    expect(page.locator(".opblock").first).to_be_visible()
+    assert elsewhere == []
