@@ -28,11 +28,11 @@ from scheduling.workflows.services import (
     scheduler_resume,
     scheduler_shutdown,
     spool_set_enabled,
-    workflow_file_text,
     workflow_load,
+    workflow_read,
     workflows_reload,
 )
-from scheduling.workflows.workflow import WorkflowError, parse_workflow, spool_name_is_valid
+from scheduling.workflows.workflow import WorkflowError, spool_name_is_valid
 
 
 def _report(modeladmin: admin.ModelAdmin, request, done: int, problems: list[str], verb: str) -> None:
@@ -87,10 +87,9 @@ class SpoolForm(forms.ModelForm):
         # Shown on the form; workflow_load checks again when it saves.
         path = self.cleaned_data["workflow_file"]
         try:
-            # Read as workflow_load reads it (a Latin-1 file loads), so the form refuses no file the load takes.
-            parse_workflow(workflow_file_text(path), source=path)
-        except OSError as exc:
-            raise forms.ValidationError(f"cannot read {path}: {exc.strerror}") from None
+            workflow_read(path=path)  # as workflow_load reads it, so the form refuses no file the load takes
+        except InvalidInput as exc:
+            raise forms.ValidationError(str(exc)) from None
         except WorkflowError as exc:
             raise forms.ValidationError([str(problem) for problem in exc.problems]) from None
         return path

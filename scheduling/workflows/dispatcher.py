@@ -98,31 +98,40 @@ def generations_finalize() -> int:
     now = clock.now()
     created = 0
     for spool in Spool.objects.filter(workflow__isnull=False).select_related("workflow"):
-        workflow = spool.workflow.workflow
-        finalized = Job.objects.filter(spool=spool, origin=JobOrigin.FINALIZE).values("generation")
-        for step in workflow.steps.values():
-            if step.finalize_next is None:
-                continue
-            done = (
-                Job.objects.filter(spool=spool, state=step.number, status=S.OK, finished_at__lte=now - dt.timedelta(days=step.finalize_after_days))
-                .exclude(origin=JobOrigin.FINALIZE)
-                .exclude(generation__in=finalized)
-                .order_by("generation")
-            )
-            for job in done:
-                try:
-                    with transaction.atomic():
-                        job_create(
-                            spool=spool,
-                            step=workflow.step(step.finalize_next),
-                            status=S.WAITING,
-                            timestamp=now,
-                            origin=JobOrigin.FINALIZE,
-                            generation=job.generation,
-                        )
-                    created += 1
-                except IntegrityError:
-                    continue  # another process finalized this generation first
+        try:
+            created += _spool_finalize(spool, now)
+        except Exception:  # noqa: BLE001  - one spool's workflow (a version loaded before its numbers were bounded) must not stop the others
+            log.exception("finalize: spool %s failed; the other spools go on", spool.name)
+    return created
+
+
+def _spool_finalize(spool: Spool, now: dt.datetime) -> int:
+    created = 0
+    workflow = spool.workflow.workflow
+    finalized = Job.objects.filter(spool=spool, origin=JobOrigin.FINALIZE).values("generation")
+    for step in workflow.steps.values():
+        if step.finalize_next is None:
+            continue
+        done = (
+            Job.objects.filter(spool=spool, state=step.number, status=S.OK, finished_at__lte=now - dt.timedelta(days=step.finalize_after_days))
+            .exclude(origin=JobOrigin.FINALIZE)
+            .exclude(generation__in=finalized)
+            .order_by("generation")
+        )
+        for job in done:
+            try:
+                with transaction.atomic():
+                    job_create(
+                        spool=spool,
+                        step=workflow.step(step.finalize_next),
+                        status=S.WAITING,
+                        timestamp=now,
+                        origin=JobOrigin.FINALIZE,
+                        generation=job.generation,
+                    )
+                created += 1
+            except IntegrityError:
+                continue  # another process finalized this generation first
     return created
 
 
@@ -173,6 +182,19 @@ def _gates(spools: dict[int, Spool], local: dt.datetime, running: Counter) -> _G
     return gates
 
 
+def _spools_readable(spools: dict[int, Spool]) -> dict[int, Spool]:
+    """The spools whose workflow can be read; one that cannot is logged and left out of this turn."""
+    readable = {}
+    for spool_id, spool in spools.items():
+        try:
+            spool.workflow.workflow  # noqa: B018  - parsed here, so a stored version that fails fails alone
+        except Exception:  # noqa: BLE001
+            log.exception("dispatcher: the workflow of spool %s cannot be read; the other spools go on", spool.name)
+            continue
+        readable[spool_id] = spool
+    return readable
+
+
 def _running_by_state() -> Counter:
     return Counter(dict(Job.objects.running().values_list("state").annotate(n=models.Count("id")).order_by()))
 
@@ -184,10 +206,10 @@ def scheduler_is_shut_down() -> bool:
 def jobs_claim_due(*, limit: int, first_job_id: int | None = None, only_job_id: int | None = None) -> list[tuple[Job, uuid.UUID, Step]]:
     """Claim up to ``limit`` due jobs whose gates pass, oldest first (``first_job_id`` before the rest)."""
     now = clock.now()
-    spools = {
+    spools = _spools_readable({
         s.id: s
         for s in Spool.objects.filter(enabled=True, workflow__isnull=False).select_related("workflow").defer("workflow__text")
-    }
+    })
     if not spools:
         return []
     gates = _gates(spools, _local(now), _running_by_state())
@@ -198,18 +220,31 @@ def jobs_claim_due(*, limit: int, first_job_id: int | None = None, only_job_id: 
     if first_job_id is not None:
         candidates.sort(key=lambda job: job.id != first_job_id)
     claims = []
+    failed: set[int] = set()
     for job in candidates:
         if len(claims) >= limit:
             break
-        spool = spools[job.spool_id]
-        step = spool.workflow.workflow.step(job.state)
-        if step is None:
-            _job_step_missing(job, spool, now)
+        if job.spool_id in failed:
             continue
-        token = _job_claim(job=job, spool=spool, step=step, now=now)
-        if token is not None:
-            claims.append((job, token, step))
+        spool = spools[job.spool_id]
+        try:
+            claim = _job_claim_step(job=job, spool=spool, now=now)
+        except Exception:  # noqa: BLE001  - DOMAIN §5: one spool's failure never stops the turn for the others
+            log.exception("dispatcher: job %s of spool %s could not be claimed; the other spools go on", job.id, spool.name)
+            failed.add(job.spool_id)
+            continue
+        if claim is not None:
+            claims.append(claim)
     return claims
+
+
+def _job_claim_step(*, job: Job, spool: Spool, now: dt.datetime) -> tuple[Job, uuid.UUID, Step] | None:
+    step = spool.workflow.workflow.step(job.state)
+    if step is None:
+        _job_step_missing(job, spool, now)
+        return None
+    token = _job_claim(job=job, spool=spool, step=step, now=now)
+    return None if token is None else (job, token, step)
 
 
 def jobs_dispatch(*, first_job_id: int | None = None, extra: int = 0, limit: int | None = None) -> int:

@@ -206,20 +206,29 @@ class Job(models.Model):
     def outcome(self, *, step: Step, workflow: Workflow, return_code: int, now: dt.datetime) -> Outcome:
         """The job after this attempt: 0 next step or OK, 9 try again after the delay, other errornext or Error."""
         if return_code == 0:
-            new_step = step.new
             if step.next is None:
-                return Outcome(S.OK, step.number, self.attempt, self.timestamp, self.type, "OK", new_step)
-            nxt = workflow.step(step.next)
-            return Outcome(S.WAITING, step.next, 1, now, nxt.label, f"next step {step.next}", new_step)
+                return Outcome(S.OK, step.number, self.attempt, self.timestamp, self.type, "OK", step.new)
+            return self._move_to(workflow.step(step.next), "next", now=now, new_generation_step=step.new)
         if return_code == RETRY_RETURN_CODE:
             if step.retries is not None and self.attempt >= step.retries:
                 return Outcome(S.ERROR, step.number, self.attempt, self.timestamp, self.type, f"Error: attempt {self.attempt} of {step.retries} returned 9")
-            later = now + step.delay()
+            later = now + step.rerun_delay()
             return Outcome(S.WAITING, step.number, self.attempt + 1, later, self.type, f"again at {later:%Y-%m-%d %H:%M:%S} UTC")
         if step.errornext is not None:
-            nxt = workflow.step(step.errornext)
-            return Outcome(S.WAITING, step.errornext, 1, now, nxt.label, f"errornext step {step.errornext}")
+            return self._move_to(workflow.step(step.errornext), "errornext", now=now)
         return Outcome(S.ERROR, step.number, self.attempt, self.timestamp, self.type, "Error")
+
+    def _move_to(self, target: Step, key: str, *, now: dt.datetime, new_generation_step: int | None = None) -> Outcome:
+        """Through `next` or `errornext`: at once, unless the job already ran that step (a loop, DOMAIN §5).
+
+        A loop waits the step's delay (at least RERUN_FLOOR_SECONDS), so a step whose
+        `next` is itself cannot keep a worker to itself while other jobs are due.
+        """
+        if not self.attempts.filter(state=target.number).exists():
+            return Outcome(S.WAITING, target.number, 1, now, target.label, f"{key} step {target.number}", new_generation_step)
+        later = now + target.rerun_delay()
+        description = f"{key} step {target.number} again (a loop) at {later:%Y-%m-%d %H:%M:%S} UTC"
+        return Outcome(S.WAITING, target.number, 1, later, target.label, description, new_generation_step)
 
     def as_row(self) -> dict:
         """The job as the API and the command-line monitor name its fields (times ISO-8601 UTC)."""

@@ -23,6 +23,7 @@ from portal import clock, roles
 from portal.lib.times import iso_utc
 from portal.services import audit_record
 from scheduling.workflows.alerts import job_status_follow
+from scheduling.workflows.ini import IniError, file_text
 from scheduling.workflows.models import (
     COMMAND_ALLOWED_FROM,
     Job,
@@ -32,7 +33,7 @@ from scheduling.workflows.models import (
     Spool,
     WorkflowVersion,
 )
-from scheduling.workflows.workflow import Step, WorkflowError, checksum, parse_workflow, spool_name_is_valid
+from scheduling.workflows.workflow import Step, Workflow, WorkflowError, checksum, parse_workflow, spool_name_is_valid
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,9 @@ def _job_snapshot(job: Job) -> dict:
 
 # --- loading workflow files ----------------------------------------------------------------
 
+# What Spool.workflow_file (and WorkflowVersion.source, as long) holds: a longer path would fail on write.
+WORKFLOW_PATH_MAX_CHARS = Spool._meta.get_field("workflow_file").max_length
+
 
 @dataclass
 class LoadReport:
@@ -98,14 +102,54 @@ def workflow_path(name: str) -> Path:
     return path if path.is_absolute() else Path(settings.WORKFLOW_BASE_DIR) / path
 
 
-def workflow_file_text(path: str) -> str:
-    """A workflow file's text: UTF-8 (a BOM allowed), else Latin-1. Raises OSError when it cannot be read."""
-    raw = workflow_path(path).read_bytes()
+def workflow_read(*, path: str) -> tuple[str, Workflow]:
+    """Read and check a workflow file: its text and steps, or InvalidInput/WorkflowError naming what is wrong.
+
+    The text is UTF-8 (a BOM allowed), else Latin-1, of a regular file of at most
+    1 MiB: a device, a FIFO or a bigger file is refused without reading it whole.
+    """
+    if not path or len(path) > WORKFLOW_PATH_MAX_CHARS or "\0" in path:
+        raise InvalidInput("file", f"a workflow file's path is 1 to {WORKFLOW_PATH_MAX_CHARS} characters, without NUL")
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Files written on older systems carry Latin-1 comments; they must load as they are.
-        return raw.decode("latin-1")
+        text = file_text(workflow_path(path))
+    except IniError as exc:
+        raise WorkflowError(exc.problems, path) from None
+    except OSError as exc:
+        raise InvalidInput("file", f"workflow file {path!r} cannot be read: {exc.strerror or exc}") from None
+    return text, parse_workflow(text, source=path)
+
+
+def _workflow_store(*, spool_name: str, path: str, text: str, workflow: Workflow, actor, reason: str) -> LoadReport:
+    """Make a checked workflow the spool's version in force; the caller holds the transaction."""
+    digest = checksum(text)
+    spool, created = Spool.objects.select_for_update().get_or_create(name=spool_name, defaults={"workflow_file": path})
+    current = spool.workflow
+    if current is not None and current.checksum == digest and spool.workflow_file == path:
+        return LoadReport(spool, current, created_spool=False, changed=False)
+    number = (spool.workflow_versions.aggregate(m=models.Max("number"))["m"] or 0) + 1
+    version = WorkflowVersion.objects.create(
+        spool=spool,
+        number=number,
+        source=path,
+        text=text,
+        checksum=digest,
+        steps=workflow.as_json(),
+        loaded_at=clock.now(),
+        loaded_by=roles.actor_label(actor),
+    )
+    before = {"workflow_file": spool.workflow_file, "version": current.number, "checksum": current.checksum} if current else None
+    spool.workflow = version
+    spool.workflow_file = path
+    spool.save(update_fields=["workflow", "workflow_file"])
+    audit_record(
+        actor=actor,
+        action="workflow.load",
+        obj=spool,
+        before=before,
+        after={"workflow_file": path, "version": number, "checksum": digest},
+        reason=reason,
+    )
+    return LoadReport(spool, version, created_spool=created, changed=True)
 
 
 def workflow_load(*, spool_name: str, path: str, actor, reason: str = "") -> LoadReport:
@@ -117,41 +161,9 @@ def workflow_load(*, spool_name: str, path: str, actor, reason: str = "") -> Loa
     roles.require(actor, roles.ADMINISTRATORS, "loading a workflow")
     if not spool_name_is_valid(spool_name):
         raise InvalidInput("spool", f"spool name {spool_name!r}: use letters, digits, '.', '_' and '-' only, not '.' or '-' first")
-    try:
-        text = workflow_file_text(path)
-    except OSError as exc:
-        raise InvalidInput("file", f"workflow file {path!r} cannot be read: {exc}") from None
-    workflow = parse_workflow(text, source=path)
-    digest = checksum(text)
+    text, workflow = workflow_read(path=path)
     with transaction.atomic():
-        spool, created = Spool.objects.select_for_update().get_or_create(name=spool_name, defaults={"workflow_file": path})
-        current = spool.workflow
-        if current is not None and current.checksum == digest and spool.workflow_file == path:
-            return LoadReport(spool, current, created_spool=False, changed=False)
-        number = (spool.workflow_versions.aggregate(m=models.Max("number"))["m"] or 0) + 1
-        version = WorkflowVersion.objects.create(
-            spool=spool,
-            number=number,
-            source=path,
-            text=text,
-            checksum=digest,
-            steps=workflow.as_json(),
-            loaded_at=clock.now(),
-            loaded_by=roles.actor_label(actor),
-        )
-        before = {"workflow_file": spool.workflow_file, "version": current.number, "checksum": current.checksum} if current else None
-        spool.workflow = version
-        spool.workflow_file = path
-        spool.save(update_fields=["workflow", "workflow_file"])
-        audit_record(
-            actor=actor,
-            action="workflow.load",
-            obj=spool,
-            before=before,
-            after={"workflow_file": path, "version": number, "checksum": digest},
-            reason=reason,
-        )
-    return LoadReport(spool, version, created_spool=created, changed=True)
+        return _workflow_store(spool_name=spool_name, path=path, text=text, workflow=workflow, actor=actor, reason=reason)
 
 
 @dataclass
@@ -164,33 +176,44 @@ class ReloadReport:
 
 
 def workflows_reload(*, actor, spools: Iterable[Spool] | None = None, reason: str = "") -> ReloadReport:
-    """Read every spool's workflow file again; a refused file leaves that spool's workflow in force."""
+    """Read every spool's workflow file again; a refused file leaves that spool's workflow in force.
+
+    Every file is read and checked first; the versions that pass and the audit
+    row of the reload are then written in one transaction, so a failure while
+    writing leaves every spool as it was and no reload half-recorded.
+    """
     roles.require(actor, roles.ADMINISTRATORS, "reloading workflows")
     report = ReloadReport()
     chosen = list(spools if spools is not None else Spool.objects.select_related("workflow").order_by("name"))
     before = {spool.name: spool.workflow.number if spool.workflow else None for spool in chosen}
+    checked = []
     for spool in chosen:
         try:
-            report.loaded.append(workflow_load(spool_name=spool.name, path=spool.workflow_file, actor=actor, reason=reason))
+            checked.append((spool, *workflow_read(path=spool.workflow_file)))
         except (WorkflowError, InvalidInput) as exc:
             report.refused.append((spool.name, str(exc)))
-    # The reload itself is an administrator's action, audited even when no file changed
-    # (workflow_load audits each new version on its own).
-    single = chosen[0] if spools is not None and len(chosen) == 1 else None
-    audit_record(
-        actor=actor,
-        action="workflows.reload",
-        obj=single,
-        object_type="scheduling.Spool",
-        object_id="" if single else "all",
-        before={"versions": before},
-        after={
-            "versions": {**before, **{r.spool.name: r.version.number for r in report.loaded}},
-            "changed": [r.spool.name for r in report.loaded if r.changed],
-            "refused": {name: why for name, why in report.refused},
-        },
-        reason=reason,
-    )
+    with transaction.atomic():
+        for spool, text, workflow in checked:
+            report.loaded.append(
+                _workflow_store(spool_name=spool.name, path=spool.workflow_file, text=text, workflow=workflow, actor=actor, reason=reason)
+            )
+        # The reload itself is an administrator's action, audited even when no file changed
+        # (each new version is audited on its own).
+        single = chosen[0] if spools is not None and len(chosen) == 1 else None
+        audit_record(
+            actor=actor,
+            action="workflows.reload",
+            obj=single,
+            object_type="scheduling.Spool",
+            object_id="" if single else "all",
+            before={"versions": before},
+            after={
+                "versions": {**before, **{r.spool.name: r.version.number for r in report.loaded}},
+                "changed": [r.spool.name for r in report.loaded if r.changed],
+                "refused": {name: why for name, why in report.refused},
+            },
+            reason=reason,
+        )
     return report
 
 

@@ -1,18 +1,22 @@
-"""Workflow files (DOMAIN §3): parse, validate and describe the steps of a spool.
+"""Workflow files (DOMAIN §3, §5): parse, validate and describe the steps of a spool.
 
 Pure code: no Django, no database. A workflow file is INI, one section per step
 named by its number; ``parse_workflow`` refuses a bad file whole, naming every
-bad section, key and value, so the workflow in force never changes half-way.
+bad section, key and value (and its line), so the workflow in force never
+changes half-way. Every number is bounded here (DOMAIN §5): a file that loads
+never fails at run time for a number too big for the database or the clock.
 """
 
 from __future__ import annotations
 
-import configparser
 import datetime as dt
 import hashlib
 import re
 import shlex
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+from scheduling.workflows.ini import IniError, IniSection, Problem, ini_read, problems_text
 
 # The keys of DOMAIN §3, spelled as the table spells them; files may use any case.
 KEYS = (
@@ -38,49 +42,50 @@ RETRY_RETURN_CODE = 9
 # The delay between such attempts when the step names none: a step polling for data
 # must not spin, so a missing delay is one minute, not zero.
 DEFAULT_DELAY_SECONDS = 60
+# A step that runs again in the same generation (a retry, a loop) waits at least this long,
+# whatever its delay: a step whose `next` is itself cannot write attempts as fast as it can run.
+RERUN_FLOOR_SECONDS = 1
+
+# DOMAIN §5: the numbers a file may hold, checked at load.
+STEP_MIN, STEP_MAX = 1, 999_999
+DELAY_MAX_SECONDS = 30 * 86400
+FINALIZE_AFTER_DAYS_MAX = 3650
+RETRIES_MAX = PARALLEL_MAX = 10_000
+# What the database and the kernel hold: a job's Type is 200 characters; 4096 bytes of arguments
+# is what POSIX guarantees every system runs (_POSIX_ARG_MAX).
+TEXT_MAX_CHARS = 200
+COMMAND_MAX_CHARS = 4096
 
 SPOOL_NAME_PATTERN = r"[A-Za-z0-9._-]+"
-_SPOOL_NAME = re.compile(rf"^{SPOOL_NAME_PATTERN}$")
-_DELAY = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$", re.IGNORECASE)
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_SPOOL_NAME = re.compile(SPOOL_NAME_PATTERN)
+# ASCII digits only: int() reads other scripts' digits too, and a step number is what the monitor shows.
+_DIGITS = re.compile(r"[0-9]+")
+_DELAY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)$", re.IGNORECASE)
+_TIME = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 60}
 # <Spoolname> and <Generation> in any case; %s and %06d exactly (%S and %D mean other things to date(1)).
 _PLACEHOLDER = re.compile(r"%%|%s|%06d|(?i:<Spoolname>|<Generation>)")
-# An inline comment after a value (or in place of one): whitespace, then ; or #. Stripped from the typed keys only:
-# a command or a text may hold either character.
-_INLINE_COMMENT = re.compile(r"(?:^|\s+)[;#].*$", re.DOTALL)
+# An inline comment after a value (or in place of one) starts at a ; or # after whitespace. Stripped from
+# the typed keys only: a command or a text may hold either character. (Found with a look-behind, which
+# does not backtrack over a long run of blanks.)
+_INLINE_COMMENT = re.compile(r"(?:^|(?<=\s))[;#]")
 _TYPED_KEYS = frozenset(KEYS) - {"command", "text"}
 
 
 def spool_name_is_valid(name: str) -> bool:
     """Letters, digits, '.', '_', '-'; not '.' or '-' first, so a name is never '..' nor read as an option."""
-    return bool(_SPOOL_NAME.match(name or "")) and name[0] not in ".-"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason a workflow file is refused."""
-
-    section: str
-    key: str
-    value: str
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"[{self.section}]" + (f" {self.key}" if self.key else "")
-        shown = f" = {self.value!r}" if self.key or self.value else ""
-        return f"{where}{shown}: {self.reason}"
+    return bool(_SPOOL_NAME.fullmatch(name or "")) and name[0] not in ".-"
 
 
 class WorkflowError(ValueError):
-    """The file is refused whole; ``problems`` names each bad section, key and value."""
+    """The file is refused whole; ``problems`` names each bad section, key and value (and line)."""
 
     def __init__(self, problems: list[Problem], source: str = "") -> None:
         self.problems = problems
         self.source = source
         head = f"workflow file {source} refused" if source else "workflow refused"
-        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in problems))
+        super().__init__(head + ":\n" + problems_text(problems))
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,10 @@ class Step:
     def delay(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.delay_seconds)
 
+    def rerun_delay(self) -> dt.timedelta:
+        """The wait before this step runs again in the same generation (DOMAIN §5): its delay, never less than the floor."""
+        return dt.timedelta(seconds=max(self.delay_seconds, RERUN_FLOOR_SECONDS))
+
     def as_json(self) -> dict:
         data = asdict(self)
         data["weekdays"] = list(self.weekdays) if self.weekdays is not None else None
@@ -193,11 +202,14 @@ def checksum(text: str) -> str:
 
 
 def parse_delay(value: str) -> float:
-    """``30s``, ``5m``, ``2h``, ``1d``; a bare number is minutes."""
+    """``30s``, ``5m``, ``2h``, ``1d``; a bare number is minutes; at most 30 days."""
     match = _DELAY.match(value.strip())
     if not match:
         raise ValueError("a delay is a number with s, m, h or d (minutes when bare)")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+    if not seconds <= DELAY_MAX_SECONDS:  # a thousand-digit number is inf: refused too
+        raise ValueError(f"a delay is at most 30 days ({DELAY_MAX_SECONDS}s)")
+    return seconds
 
 
 def parse_time(value: str) -> str:
@@ -209,7 +221,7 @@ def parse_time(value: str) -> str:
 
 def _day(token: str) -> int:
     token = token.strip().lower()
-    if token.isdigit() and 1 <= int(token) <= 7:
+    if re.fullmatch("[1-7]", token):
         return int(token)
     for number, name in enumerate(_DAY_NAMES, start=1):
         if len(token) >= 3 and name.startswith(token):  # mon, mond..., monday
@@ -252,94 +264,93 @@ def parse_weekdays(value: str) -> tuple[int, ...]:
     return tuple(sorted(days))
 
 
-def _integer(value: str, *, minimum: int) -> int:
+def _integer(value: str, *, minimum: int, maximum: int) -> int:
     text = value.strip()
-    if not re.fullmatch(r"\d+", text) or int(text) < minimum:
-        raise ValueError(f"a whole number of at least {minimum}")
+    # Compared as text first: int() of a thousand digits is slow, and of 4301 refused by Python.
+    if not _DIGITS.fullmatch(text) or len(text.lstrip("0")) > len(str(maximum)) or not minimum <= int(text) <= maximum:
+        raise ValueError(f"a whole number of at least {minimum} and at most {maximum}")
     return int(text)
 
 
 def _step_number(value: str) -> int:
     try:
-        return _integer(value, minimum=0)
+        return _integer(value, minimum=STEP_MIN, maximum=STEP_MAX)
     except ValueError:
-        raise ValueError("a step number") from None
+        raise ValueError(f"a step number, from {STEP_MIN} to {STEP_MAX}") from None
 
 
-# Read as a plain section and merged by hand, so a key a step writes in another case overrides
-# [DEFAULT]'s instead of clashing with it.
+class _Value(NamedTuple):
+    written: str  # the key as the file writes it, so a refusal quotes it exactly
+    value: str
+    line: int | None
+
+
+# [DEFAULT] is a plain section merged by hand, so a key a step writes in another case overrides
+# the default's instead of clashing with it.
 _DEFAULT_SECTION = "DEFAULT"
-_NO_DEFAULT_SECTION = "\0 no default section"
 
 
-def _read_ini(text: str, source: str) -> configparser.ConfigParser:
-    # allow_no_value: a bare `next` is read as `next=` (empty); a byte order mark is not part of the text.
-    parser = configparser.ConfigParser(
-        interpolation=None,
-        strict=True,
-        empty_lines_in_values=False,
-        allow_no_value=True,
-        default_section=_NO_DEFAULT_SECTION,
-    )
-    text = text.removeprefix("\ufeff")
-    parser.optionxform = str  # keep the key as written, so a refusal quotes it exactly
-    try:
-        parser.read_string(text, source=source or "<workflow>")
-    except configparser.DuplicateSectionError as exc:
-        raise WorkflowError([Problem(str(exc.section), "", "", "the section appears twice")], source) from None
-    except configparser.DuplicateOptionError as exc:
-        raise WorkflowError([Problem(str(exc.section), exc.option, "", "the key appears twice in this section")], source) from None
-    except configparser.Error as exc:
-        raise WorkflowError([Problem("-", "", "", f"not a valid INI file: {exc.message.splitlines()[0]}")], source) from None
-    return parser
-
-
-def _section_values(parser: configparser.ConfigParser, section: str, problems: list[Problem]) -> dict[str, tuple[str, str]]:
-    """canonical key -> (key as written, value), unknown keys and one key written twice (in two cases) refused."""
-    values: dict[str, tuple[str, str]] = {}
-    for key, value in parser.items(section):
-        canonical = _KEY_BY_LOWER.get(key.lower())
+def _section_values(section: IniSection, problems: list[Problem]) -> dict[str, _Value]:
+    """canonical key -> its value, unknown keys and one key written twice (in two cases) refused."""
+    values: dict[str, _Value] = {}
+    for entry in section.entries:
+        canonical = _KEY_BY_LOWER.get(entry.key.lower())
+        value = entry.text.strip()
         if canonical is None:
-            problems.append(Problem(section, key, value or "", "unknown key"))
+            problems.append(Problem(section.name, entry.key, value, "unknown key", entry.line))
             continue
         if canonical in values:
-            problems.append(Problem(section, key, value or "", f"the key appears twice in this section (also as {values[canonical][0]})"))
+            reason = f"the key appears twice in this section (also as {values[canonical].written})"
+            problems.append(Problem(section.name, entry.key, value, reason, entry.line))
             continue
-        value = (value or "").strip()
-        if canonical in _TYPED_KEYS:
-            value = _INLINE_COMMENT.sub("", value).strip()
-        values[canonical] = (key, value)
+        if canonical in _TYPED_KEYS and (comment := _INLINE_COMMENT.search(value)):
+            value = value[: comment.start()].strip()
+        values[canonical] = _Value(entry.key, value, entry.line)
     return values
 
 
+def _step_sections(sections: list[IniSection], problems: list[Problem]) -> dict[int, tuple[IniSection, dict[str, _Value]]]:
+    """step number -> its section and values, [DEFAULT]'s merged in; bad section names refused."""
+    defaults: dict[str, _Value] = {}
+    for section in sections:
+        if section.name.strip().upper() == _DEFAULT_SECTION:
+            defaults |= _section_values(section, problems)
+    steps: dict[int, tuple[IniSection, dict[str, _Value]]] = {}
+    for section in sections:
+        name = section.name.strip()
+        if name.upper() == _DEFAULT_SECTION:
+            continue
+        if not _DIGITS.fullmatch(name):
+            problems.append(Problem(section.name, "", "", "a section name is a step number", section.line))
+            continue
+        try:
+            number = _step_number(name)
+        except ValueError as exc:
+            problems.append(Problem(section.name, "", "", str(exc), section.line))
+            continue
+        if number in steps:  # [10] and [010] are the same step
+            problems.append(Problem(section.name, "", "", f"step {number} appears twice", section.line))
+            continue
+        steps[number] = (section, defaults | _section_values(section, problems))
+    return steps
+
+
 def parse_workflow(text: str, *, source: str = "") -> Workflow:
-    """Parse and check a workflow file; raise WorkflowError naming every problem.
+    """Parse and check a workflow file; raise WorkflowError naming every problem (and nothing else).
 
     A [DEFAULT] section gives every step its keys; a step's own key overrides it.
     """
-    parser = _read_ini(text, source)
+    try:
+        sections = ini_read(text)
+    except IniError as exc:
+        raise WorkflowError(exc.problems, source) from None
     problems: list[Problem] = []
-    defaults: dict[str, tuple[str, str]] = {}
-    raw_steps: dict[int, tuple[str, dict[str, tuple[str, str]]]] = {}
-    sections = parser.sections()
-    for section in sections:
-        if section.strip().upper() == _DEFAULT_SECTION:
-            defaults |= _section_values(parser, section, problems)
-    for section in sections:
-        if section.strip().upper() == _DEFAULT_SECTION:
-            continue
-        if not re.fullmatch(r"\d+", section.strip()):
-            problems.append(Problem(section, "", "", "a section name is a step number"))
-            continue
-        if int(section) in raw_steps:  # [10] and [010] are the same step
-            problems.append(Problem(section, "", "", f"step {int(section)} appears twice"))
-            continue
-        raw_steps[int(section)] = (section, defaults | _section_values(parser, section, problems))
+    raw_steps = _step_sections(sections, problems)
     if not raw_steps and not problems:
         problems.append(Problem("-", "", "", "the file has no step"))
     steps = {}
     for number, (section, values) in raw_steps.items():
-        step = _build_step(number, section, values, set(raw_steps), problems)
+        step = _build_step(number, section.name, values, set(raw_steps), problems)
         if step is not None:
             steps[number] = step
     if problems:
@@ -347,42 +358,50 @@ def parse_workflow(text: str, *, source: str = "") -> Workflow:
     return Workflow(dict(sorted(steps.items())))
 
 
-def _build_step(
-    number: int, section: str, values: dict[str, tuple[str, str]], numbers: set[int], problems: list[Problem]
-) -> Step | None:
+def _command_problem(command: str) -> str | None:
+    if not command:
+        return "every step needs a command"
+    if len(command) > COMMAND_MAX_CHARS:
+        return f"a command is at most {COMMAND_MAX_CHARS} characters"
+    try:
+        if shlex.split(command):
+            return None
+    except ValueError:
+        pass
+    return "the command cannot be split into arguments"
+
+
+def _build_step(number: int, section: str, values: dict[str, _Value], numbers: set[int], problems: list[Problem]) -> Step | None:
     before = len(problems)
     typed: dict[str, object] = {}
 
-    def value_of(key: str) -> str:
-        return values.get(key, ("", ""))[1]
+    def problem(key: str, reason: str) -> None:
+        written, value, line = values.get(key, _Value(key, "", None))
+        problems.append(Problem(section, written, value, reason, line))
 
     def check(key: str, convert) -> None:
-        written, value = values.get(key, (key, ""))
-        if value == "":
+        if key not in values or values[key].value == "":
             return
         try:
-            typed[key] = convert(value)
+            typed[key] = convert(values[key].value)
         except ValueError as exc:
-            problems.append(Problem(section, written, value, str(exc)))
+            problem(key, str(exc))
 
-    command = value_of("command")
-    if not command:
-        problems.append(Problem(section, values.get("command", ("command", ""))[0], command, "every step needs a command"))
-    else:
-        try:
-            if not shlex.split(command):
-                raise ValueError
-        except ValueError:
-            problems.append(Problem(section, values["command"][0], command, "the command cannot be split into arguments"))
+    command = values["command"].value if "command" in values else ""
+    if why := _command_problem(command):
+        problem("command", why)
+    text = values["text"].value if "text" in values else ""
+    if len(text) > TEXT_MAX_CHARS:
+        problem("text", f"a step's text (the job's Type) is at most {TEXT_MAX_CHARS} characters")
     for key in STEP_REFERENCES:
         check(key, _step_number)
         target = typed.get(key)
         if target is not None and target not in numbers:
-            problems.append(Problem(section, values[key][0], values[key][1], f"names step {target}, which is not in this file"))
+            problem(key, f"names step {target}, which is not in this file")
     # 0, like empty, means no limit: files written for a scheduler that tested `if retries:` load as they are.
-    check("retries", lambda v: _integer(v, minimum=0) or None)
-    check("parallel", lambda v: _integer(v, minimum=0) or None)
-    check("finalizeAfterDays", lambda v: _integer(v, minimum=0))
+    check("retries", lambda v: _integer(v, minimum=0, maximum=RETRIES_MAX) or None)
+    check("parallel", lambda v: _integer(v, minimum=0, maximum=PARALLEL_MAX) or None)
+    check("finalizeAfterDays", lambda v: _integer(v, minimum=0, maximum=FINALIZE_AFTER_DAYS_MAX))
     check("delay", parse_delay)
     check("weekdays", parse_weekdays)
     check("mintime", parse_time)
@@ -398,7 +417,7 @@ def _build_step(
     return Step(
         number=number,
         command=command,
-        text=value_of("text"),
+        text=text,
         next=typed.get("next"),
         errornext=typed.get("errornext"),
         retries=typed.get("retries"),
