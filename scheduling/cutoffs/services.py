@@ -126,7 +126,9 @@ def cutoffs_watch(*, now: dt.datetime) -> None:
     checked = set(CutOffCheck.objects.filter(at__gt=now - MISSED_LOOKBACK).values_list("cutoff_id", "at"))
     for cutoff in cutoffs:
         calendar = cutoff.calendar_group.calendar()
-        for day, at in cutoff.occurrences(now - MISSED_LOOKBACK, now + dt.timedelta(microseconds=1), calendar):
+        # A cut-off is not missed before it existed: a new one starts with its next moment.
+        since = max(now - MISSED_LOOKBACK, cutoff.created_at)
+        for day, at in cutoff.occurrences(since, now + dt.timedelta(microseconds=1), calendar):
             if (cutoff.id, at) not in checked:
                 _missed_check(cutoff, day=day, at=at, now=now)
     _at_risk_follow(risky)
