@@ -253,6 +253,7 @@ METRICS_COLLECTORS: list[str] = [
     "monitoring.summaries.metrics.transaction_metrics",
     "monitoring.batches.metrics.batch_metrics",
     "portal.alerts.metrics.alert_metrics",
+    "scheduling.cutoffs.metrics.cutoff_metrics",
 ]
 
 # Readiness (/healthz) beside the kernel's own: each returns (ready, fields shown), given the time.

@@ -34,6 +34,10 @@ CONTRACT = {
     "portal_dispatcher_last_seen_timestamp_seconds": ("gauge", set()),
     "portal_scheduler_shut_down": ("gauge", set()),
     "portal_alerts_open": ("gauge", {"kind"}),
+    # cut-offs (DOMAIN §8, issue 15)
+    "portal_cutoff_seconds_left": ("gauge", {"cutoff"}),
+    "portal_cutoff_pending": ("gauge", {"cutoff", "currency"}),
+    "portal_cutoff_pending_value": ("gauge", {"cutoff", "currency"}),
 }
 
 
