@@ -40,8 +40,8 @@ from django.db import connection  # noqa: E402
 
 from monitoring.summaries.models import MonitoredInterface, Transaction  # noqa: E402
 from scheduling.cutoffs.models import CutOff  # noqa: E402
-from scheduling.cutoffs.services import cutoff_create  # noqa: E402
 from scheduling.cutoffs.selectors import cutoff_states, cutoffs_listing, pending_now  # noqa: E402
+from scheduling.cutoffs.services import cutoff_create  # noqa: E402
 from scheduling.scheduler.calendars import calendar_group_create  # noqa: E402
 from scheduling.scheduler.models import CalendarGroup  # noqa: E402
 
