@@ -1,13 +1,14 @@
 """Benchmark of the cut-offs' pending figures (issue 15, DOMAIN §8).
 
-On PostgreSQL with 2,000,000 transactions over the five default interfaces and 50 cut-offs
+On PostgreSQL with bench/summary.py's 2,000,000 transactions (made by it, or here when missing)
+over the five default interfaces and 50 cut-offs
 (10 per interface, each on all currencies or on one to three of them): the pending count and
 value per currency of every cut-off at one instant, as the API, the console, the metrics and
 every heartbeat tick compute them (one grouped query over the rows still open, shared by all
 cut-offs, each taking its share), against one plain SQL query joining the cut-offs to the
 transactions that computes the same figures. Both results are compared: they must be equal.
 
-Use a database of its own (it creates its tables and rows, once):
+Use a database of its own (it creates its tables and rows, once; bench/summary.py's database will do):
 
     createdb -h 127.0.0.1 -U postgres cutoffs_bench
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/cutoffs_bench .venv/bin/python bench/cutoffs.py
@@ -21,9 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import statistics
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -38,6 +37,7 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from bench.summary import END, median_ms, rows_ready  # noqa: E402  (the same 2M rows as the summaries' benchmark)
 from monitoring.summaries.models import MonitoredInterface, Transaction  # noqa: E402
 from scheduling.cutoffs.models import CutOff  # noqa: E402
 from scheduling.cutoffs.selectors import cutoff_states, cutoffs_listing, pending_now  # noqa: E402
@@ -45,8 +45,8 @@ from scheduling.cutoffs.services import cutoff_create  # noqa: E402
 from scheduling.scheduler.calendars import calendar_group_create  # noqa: E402
 from scheduling.scheduler.models import CalendarGroup  # noqa: E402
 
-NOW = dt.datetime(2026, 3, 2, 15, 30, tzinfo=dt.UTC)  # a Monday afternoon: most cut-offs are still ahead
-SPAN_DAYS = 30
+# The instant bench/summary.py's rows end at, a Monday noon: the cut-offs (16:00 to 19:50 Berlin) are all ahead.
+NOW = END
 CUTOFFS = 50
 CURRENCY_SETS = [[], ["EUR"], ["USD"], ["EUR", "GBP"], ["JPY", "BHD", "USD"]]
 TABLE = Transaction._meta.db_table
@@ -74,46 +74,6 @@ def main() -> None:
     rows_ready(options.size, options.fresh)
     cutoffs_ready()
     compare(options.repeat)
-
-
-def rows_ready(count: int, fresh: bool) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {TABLE} WHERE reference LIKE %s", ["C-%"])
-        present = cursor.fetchone()[0]
-    if present == count and not fresh:
-        print(f"# {present:,} transactions already there (--fresh to regenerate)")
-        return
-    print(f"# generating {count:,} transactions over {SPAN_DAYS} days ...", flush=True)
-    started = time.perf_counter()
-    ids = list(MonitoredInterface.objects.order_by("code").values_list("id", flat=True))
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {TABLE}")
-        cursor.execute("SELECT setseed(0.15)")
-        # Per row: an interface (round robin), a currency (EUR 50 %, USD 25 %, GBP 10 %, JPY 10 %,
-        # BHD 5 %), received over the 30 days before NOW, finished 1 to 120 minutes later (those
-        # finishing after NOW are pending at NOW), or stuck PENDING (0.5 %).
-        cursor.execute(
-            f"""
-            INSERT INTO {TABLE} (interface_id, reference, amount, currency, status, received_at, completed_at,
-                                 created_at, updated_at)
-            SELECT (%(ids)s::bigint[])[1 + g %% 5], 'C-' || g,
-                   CASE WHEN c < 0.85 THEN round((random() * 5000)::numeric, 2)
-                        WHEN c < 0.95 THEN round((random() * 500000)::numeric, 0)
-                        ELSE round((random() * 2000)::numeric, 3) END,
-                   CASE WHEN c < 0.50 THEN 'EUR' WHEN c < 0.75 THEN 'USD' WHEN c < 0.85 THEN 'GBP'
-                        WHEN c < 0.95 THEN 'JPY' ELSE 'BHD' END,
-                   CASE WHEN s < 0.995 THEN 'COMPLETED' ELSE 'PENDING' END,
-                   r,
-                   CASE WHEN s < 0.995 THEN r + (1 + random() * 119) * interval '1 minute' END,
-                   %(now)s, %(now)s
-            FROM (SELECT g, random() AS c, random() AS s,
-                         %(now)s::timestamptz - random() * interval '{SPAN_DAYS} days' AS r
-                  FROM generate_series(1, %(count)s) AS g) AS generated
-            """,
-            {"ids": ids, "count": count, "now": NOW},
-        )
-        cursor.execute(f"VACUUM ANALYZE {TABLE}")
-    print(f"# generated in {time.perf_counter() - started:.1f} s")
 
 
 def cutoffs_ready() -> None:
@@ -150,23 +110,12 @@ def plain_sql() -> dict[int, dict[str, tuple[int, Decimal]]]:
     return found
 
 
-def median_ms(work, repeat: int) -> tuple[float, object]:
-    result = work()  # warm the cache and the plan
-    timings = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        timings.append((time.perf_counter() - started) * 1000)
-    return statistics.median(timings), result
-
-
 def compare(repeat: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {TABLE} WHERE received_at < %(now)s AND (completed_at IS NULL OR completed_at > %(now)s)", {"now": NOW})
         open_rows = cursor.fetchone()[0]
-    sql_ms, expected = median_ms(plain_sql, repeat)
-    only_ms, only = median_ms(figures_only, repeat)
-    whole_ms, whole = median_ms(portal_figures, repeat)
+    expected, only, whole = plain_sql(), figures_only(), portal_figures()
+    sql_ms, only_ms, whole_ms = (median_ms(work, repeat) for work in (plain_sql, figures_only, portal_figures))
     assert only == expected, "the portal's pending figures differ from the plain SQL's"
     assert whole == expected, "the cut-off states' pending differs from the plain SQL's"
     pending = sum(count for per in expected.values() for count, _ in per.values())
