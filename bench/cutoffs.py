@@ -34,10 +34,9 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from bench.summary import END, median_ms, rows_ready  # noqa: E402  (the same 2M rows as the summaries' benchmark)
+from bench.summary import END, median_ms, postgres_ready, rows_ready  # noqa: E402  (the same 2M rows as the summaries' benchmark)
 from monitoring.summaries.models import MonitoredInterface, Transaction  # noqa: E402
 from scheduling.cutoffs.models import CutOff  # noqa: E402
 from scheduling.cutoffs.selectors import cutoff_states, cutoffs_listing, pending_now  # noqa: E402
@@ -65,12 +64,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--repeat", type=int, default=7)
     options = parser.parse_args()
-    if connection.vendor != "postgresql":
-        sys.exit("bench/cutoffs.py measures PostgreSQL: set DATABASE_URL=postgres://... (a database of its own)")
-    call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT version()")
-        print(f"# {cursor.fetchone()[0].split(' on ')[0]}, {os.cpu_count()} CPUs, database {connection.settings_dict['NAME']}")
+    postgres_ready("bench/cutoffs.py")
     rows_ready(options.size, options.fresh)
     cutoffs_ready()
     compare(options.repeat)
