@@ -1,10 +1,12 @@
-"""The console (DOMAIN §6, §8): cut-offs counting down, those at risk first, and today's timeline from now on."""
+"""The console and the CLI (DOMAIN §6, §8): cut-offs counting down, those at risk first, and today's timeline from now on."""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
+from django.core.management import call_command
 
 from monitoring.summaries.models import MonitoredInterface
 from tests.cutoffs.conftest import feed
@@ -32,3 +34,12 @@ def test_the_console_counts_down_to_the_cut_offs_at_risk_first_and_shows_todays_
         ("2026-03-02T15:45:00Z", "CUTOFF", "Early bulk"),
         ("2026-03-02T16:00:00Z", "CUTOFF", "TARGET2 customer"),
     ]
+
+
+def test_the_cutoffs_command_lists_the_countdown_at_the_clock_given(make_cutoff, now):
+    now("2026-03-02T08:00:00Z")
+    make_cutoff()
+    feed(("P1", "200.25", "EUR", "2026-03-02T09:00:00Z", None))
+    out = io.StringIO()
+    call_command("cutoffs", "--now", "2026-03-02T15:40:00Z", stdout=out)
+    assert out.getvalue().strip() == "TARGET2 customer [PAYMENT_ORIGINATOR]: 2026-03-02 16:00 (1200 s left): 1 pending, EUR 200.25  AT RISK"
