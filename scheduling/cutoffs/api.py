@@ -20,7 +20,7 @@ from portal.api.mixins import JsonTypesMixin, ServiceSaveMixin
 from portal.api.schema import OneAnswerSchema
 from portal.lib.times import iso_utc
 from portal.permissions import ReadOrAdminister
-from scheduling.cutoffs.forecast import KINDS, forecast_day
+from scheduling.cutoffs.forecast import FIRST_DAY, KINDS, LAST_DAY, forecast_day
 from scheduling.cutoffs.models import CutOff
 from scheduling.cutoffs.selectors import CutOffState, cutoff_states, cutoffs_listing, pending_now
 from scheduling.cutoffs.services import cutoff_create, cutoff_delete, cutoff_update
@@ -149,6 +149,8 @@ class ForecastViewSet(viewsets.ViewSet):
             day = dt.date.fromisoformat(raw) if raw is not None else clock.local().date()
         except ValueError:
             raise ValidationError({"date": [f"{raw[:20]!r} is not a date (YYYY-MM-DD)"]}) from None
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise ValidationError({"date": [f"{day} is not between {FIRST_DAY} and {LAST_DAY}"]})
         zone = clock.zone()
         entries = [
             {"at": iso_utc(e.at), "at_local": e.at.astimezone(zone).isoformat(), "kind": e.kind, "subject": e.subject, "detail": e.detail}

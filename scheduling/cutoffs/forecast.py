@@ -26,6 +26,9 @@ WINDOW_END, SLA, CUTOFF, TASK_RUN, JOB_DUE = "WINDOW_END", "SLA", "CUTOFF", "TAS
 KINDS = (WINDOW_END, SLA, CUTOFF, TASK_RUN, JOB_DUE)
 # A task's runs are stepped through from its next timeout: a bound against a tiny interval far ahead.
 MAX_TASK_STEPS = 200_000
+SKIP_UNTIL = dt.timedelta(days=2)
+# The days a forecast can be asked for: further out, an instant of the day would not fit a datetime.
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,11 @@ def _task_runs(start: dt.datetime, end: dt.datetime):
         where = ", ".join(group.name for group in task.calendar_groups.all()) or "always open"
         detail = f"{task.subtype} every {task.interval_seconds} s ({where})"
         at, interval = task.next_timeout_at, dt.timedelta(seconds=task.interval_seconds)
+        # A day far ahead: whole intervals skipped up to two days before it (business time re-sets the
+        # rhythm at each opening, so the runs of the day itself are stepped through from there).
+        gap = start - at - SKIP_UNTIL
+        if gap > interval:
+            at += (gap // interval) * interval
         for _ in range(MAX_TASK_STEPS):
             if at is None or at >= end:
                 break

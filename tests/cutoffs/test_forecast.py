@@ -70,6 +70,13 @@ def test_a_saturday_has_no_cut_off_and_no_office_task_run(day_ahead, viewer, api
     assert {e["kind"] for e in body["entries"]} <= {"WINDOW_END", "SLA"}
 
 
-def test_a_bad_date_is_refused_naming_it(viewer, api_client_for):
-    answer = api_client_for(viewer).get("/api/v1/forecast/", {"date": "2026-02-30"})
+@pytest.mark.parametrize("date", ["2026-02-30", "02.03.2026", "9999-12-31", "0001-01-01"])
+def test_a_bad_date_is_refused_naming_it(viewer, api_client_for, date):
+    answer = api_client_for(viewer).get("/api/v1/forecast/", {"date": date})
     assert answer.status_code == 400 and "date" in answer.json()
+
+
+def test_a_day_a_year_ahead_still_lists_each_task_run_of_that_day(day_ahead, viewer, api_client_for):
+    body = api_client_for(viewer).get("/api/v1/forecast/", {"date": "2027-03-02"}).json()  # a Tuesday
+    runs = [e["at_local"][11:16] for e in body["entries"] if e["kind"] == "TASK_RUN"]
+    assert runs == ["09:00", "13:00"]  # the day opens at 09:00 Berlin time, then every 4 hours until 17:00
