@@ -20,7 +20,8 @@ from portal.alerts.config import (
 )
 from portal.alerts.models import AlertEpisode, AlertKind, AlertRule, AlertState, ChannelKind, NotificationChannel
 from portal.alerts.services import AlertConflict, alert_acknowledge, notification_channel_test
-from portal.api.mixins import ServiceSaveMixin, api_errors
+from portal.api.fields import BooleanFilter
+from portal.api.mixins import JsonTypesMixin, ServiceSaveMixin, api_errors
 from portal.api.pagination import IdCursorPagination
 from portal.permissions import IsAdministrator, IsOperator, ReadOrAdminister
 
@@ -39,12 +40,12 @@ class AlertSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AcknowledgeSerializer(serializers.Serializer):
+class AcknowledgeSerializer(JsonTypesMixin, serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
     until = serializers.DateTimeField(required=False, allow_null=True, default=None, help_text="OPEN again after it")
 
 
-class ChannelTestSerializer(serializers.Serializer):
+class ChannelTestSerializer(JsonTypesMixin, serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
@@ -94,7 +95,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
 # --- channels --------------------------------------------------------------------------------
 
 
-class NotificationChannelSerializer(serializers.ModelSerializer):
+class NotificationChannelSerializer(JsonTypesMixin, serializers.ModelSerializer):
     secret = serializers.CharField(
         write_only=True, required=False, allow_blank=True, max_length=500, style={"input_type": "password"},
         help_text="write-only: signs webhook bodies; left out keeps it, empty removes it",
@@ -130,7 +131,7 @@ class NotificationChannelSerializer(serializers.ModelSerializer):
 class NotificationChannelFilter(django_filters.FilterSet):
     name = django_filters.CharFilter()
     kind = django_filters.ChoiceFilter(choices=ChannelKind.choices)
-    enabled = django_filters.BooleanFilter()
+    enabled = BooleanFilter()
 
     class Meta:
         model = NotificationChannel
@@ -166,7 +167,7 @@ class NotificationChannelViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
 # --- rules -------------------------------------------------------------------------------------
 
 
-class AlertRuleSerializer(serializers.ModelSerializer):
+class AlertRuleSerializer(JsonTypesMixin, serializers.ModelSerializer):
     channels = serializers.SlugRelatedField(
         many=True, slug_field="name", queryset=NotificationChannel.objects.all(), allow_empty=False, help_text="channel names"
     )
