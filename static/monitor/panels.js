@@ -137,12 +137,12 @@ export function renderCutoffs(cutoffs, now) {
   const tbody = document.querySelector("#cutoffs tbody");
   syncRows(tbody, cutoffs, (c) => c.id, () => {
     const tr = document.createElement("tr");
-    cell(tr, "", "Cut-off"); cell(tr, "", "At"); cell(tr, "num", "Left"); cell(tr, "", "Pending");
+    cell(tr, "name", "Cut-off"); cell(tr, "", "At"); cell(tr, "num", "Left"); cell(tr, "pending", "Pending");
     return tr;
   }, (tr, c) => {
     const [name, at] = tr.cells;
     setText(name, `${c.name} (${c.interface})${c.at_risk ? "\nAT RISK" : ""}`);
-    setClass(name, c.at_risk ? "state-AT_RISK" : "");
+    setClass(name, c.at_risk ? "name state-AT_RISK" : "name");
     setText(at, showTime(c.next_at));
     setText(tr.cells[3], (c.pending || []).map((p) => `${p.count} pending, ${p.currency} ${p.value}`).join("\n") || "nothing pending");
   });
@@ -156,7 +156,7 @@ export function renderTimeline(entries) {
   if (!Array.isArray(entries)) return;
   syncRows(document.querySelector("#timeline tbody"), entries, (e) => `${e.at} ${e.kind} ${e.subject}`, () => {
     const tr = document.createElement("tr");
-    cell(tr, "", "At"); cell(tr, "", "What"); cell(tr, "", "Subject"); cell(tr, "", "Detail");
+    cell(tr, "", "At"); cell(tr, "", "What"); cell(tr, "", "Subject"); cell(tr, "detail", "Detail");
     return tr;
   }, (tr, e) => {
     const [at, kind, subject, detail] = tr.cells;
