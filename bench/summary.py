@@ -83,15 +83,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--requests", type=int, default=10)
     options = parser.parse_args()
+    postgres_ready("bench/summary.py")
+    rows_ready(options.rows, options.fresh)
+    summary_benchmark(options.repeat)
+    bulk_benchmark(options.requests)
+
+
+def postgres_ready(script: str) -> None:
+    """A migrated PostgreSQL database, or the script stops saying what it needs; its version printed."""
     if connection.vendor != "postgresql":
-        sys.exit("bench/summary.py measures PostgreSQL: set DATABASE_URL=postgres://... (a database of its own)")
+        sys.exit(f"{script} measures PostgreSQL: set DATABASE_URL=postgres://... (a database of its own)")
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         print(f"# {cursor.fetchone()[0].split(' on ')[0]}, {os.cpu_count()} CPUs, database {connection.settings_dict['NAME']}")
-    rows_ready(options.rows, options.fresh)
-    summary_benchmark(options.repeat)
-    bulk_benchmark(options.requests)
 
 
 def rows_ready(count: int, fresh: bool) -> None:

@@ -16,11 +16,14 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from monitoring.batches.selectors import alerting_batches, held_arrivals_listing
+from monitoring.summaries.currencies import format_amount
 from monitoring.summaries.selectors import summary_chart_series
 from portal import clock, roles
 from portal.alerts.selectors import open_alerts
 from portal.lib.times import iso_utc
 from portal.selectors import outbox_problems, portal_health
+from scheduling.cutoffs.forecast import TASK_RUN, forecast_day
+from scheduling.cutoffs.selectors import CutOffState, cutoff_states, cutoffs_listing
 from scheduling.scheduler.models import COMMAND_FROM as TASK_COMMANDS
 from scheduling.scheduler.models import SchedulerTask
 from scheduling.scheduler.selectors import monitor_tasks
@@ -129,8 +132,52 @@ def monitor_data(request: HttpRequest) -> JsonResponse:
             },
             "charts": summary_chart_series(),
             "alerts": open_alerts(),
+            "cutoffs": cutoff_rows(),
+            "timeline": timeline_rows(),
         }
     )
+
+
+def cutoff_rows() -> list[dict]:
+    """The cut-offs ahead, those at risk first, then the nearest (the console counts down from ``next_at``)."""
+    states = [state for state in cutoff_states(cutoffs_listing(), now=clock.now()) if state.next_at is not None]
+    states.sort(key=lambda s: (not s.at_risk, s.next_at, s.cutoff.name))
+    return [cutoff_row(state) for state in states]
+
+
+def cutoff_row(state: CutOffState) -> dict:
+    cutoff = state.cutoff
+    return {
+        "id": cutoff.id,
+        "name": cutoff.name,
+        "interface": cutoff.interface.code,
+        "next_at": iso_utc(state.next_at),
+        "seconds_left": state.seconds_left,
+        "warn_minutes": cutoff.warn_minutes,
+        "at_risk": bool(state.at_risk),
+        "pending": [
+            {"currency": currency, "count": count, "value": format_amount(value, currency)}
+            for currency, (count, value) in state.pending.items()
+        ],
+    }
+
+
+def timeline_rows() -> list[dict]:
+    """Today's forecast (DOMAIN §8) from now on; each scheduler task by its next run and how many more today."""
+    now = clock.now()
+    rows, runs = [], {}
+    for entry in forecast_day(day=clock.local(now).date()):
+        if entry.at < now:
+            continue
+        if entry.kind == TASK_RUN:
+            if entry.subject in runs:
+                runs[entry.subject]["more"] += 1
+                continue
+            runs[entry.subject] = row = {"at": iso_utc(entry.at), "kind": entry.kind, "subject": entry.subject, "detail": entry.detail, "more": 0}
+        else:
+            row = {"at": iso_utc(entry.at), "kind": entry.kind, "subject": entry.subject, "detail": entry.detail, "more": 0}
+        rows.append(row)
+    return rows
 
 
 @require_GET

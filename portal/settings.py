@@ -253,6 +253,7 @@ METRICS_COLLECTORS: list[str] = [
     "monitoring.summaries.metrics.transaction_metrics",
     "monitoring.batches.metrics.batch_metrics",
     "portal.alerts.metrics.alert_metrics",
+    "scheduling.cutoffs.metrics.cutoff_metrics",
 ]
 
 # Readiness (/healthz) beside the kernel's own: each returns (ready, fields shown), given the time.
@@ -266,6 +267,7 @@ DEMO_LOADERS: list[str] = [
     "monitoring.batches.demo.scan_batch_demo",  # the first scan at once: the demo's batch alerts are open from the start
     "monitoring.summaries.demo.load_transaction_demo",
     "scheduling.scheduler.demo.load_task_demo",  # summary tasks over the five interfaces
+    "scheduling.cutoffs.demo.load_cutoff_demo",  # CHAPS, TARGET2 and Fedwire cut-offs, and one at risk now
     "scheduling.workflows.demo.load_demo",  # the demo spool and its first job
     "scheduling.workflows.demo.load_payroll_demo",  # a job that fails, a Zombie, a paused job
 ]

@@ -2,5 +2,6 @@
 
 from __future__ import annotations
 
+import scheduling.cutoffs.admin  # noqa: F401
 import scheduling.scheduler.admin  # noqa: F401
 import scheduling.workflows.admin  # noqa: F401

@@ -58,8 +58,9 @@ class BatchConfigAdmin(SavedByService, RoleAdmin):
     inlines = [BatchSourceInline]
     fields = [
         "tenant", "name", "description", "window_hours", "max_wait_hours", "target_app", "target_workflow",
-        "active", "exception_check", "realert_minutes", "interface",
+        "active", "exception_check", "realert_minutes", "risk_tolerance_minutes", "interface", "usual_arrivals",
     ]
+    readonly_fields = ["usual_arrivals"]
     actions = ["scan_now"]
 
     def get_queryset(self, request) -> QuerySet[BatchConfig]:
@@ -80,7 +81,7 @@ class BatchConfigAdmin(SavedByService, RoleAdmin):
         return alert.state if alert is not None else AlertState.NONE
 
     def save_related(self, request, form, formsets, change: bool) -> None:
-        fields = {name: form.cleaned_data[name] for name in self.fields}
+        fields = {name: form.cleaned_data[name] for name in self.fields if name not in self.readonly_fields}
         sources = [
             row.cleaned_data["name"]
             for formset in formsets

@@ -146,7 +146,7 @@ class BatchConfigSerializer(JsonTypesMixin, serializers.ModelSerializer):
         # state is on its windows (``/api/v1/batch-windows/``) and filters this list.
         fields = [
             "id", "name", "tenant", "description", "sources", "window_hours", "max_wait_hours", "target_app",
-            "target_workflow", "exception_check", "active", "interface", "realert_minutes",
+            "target_workflow", "exception_check", "active", "interface", "realert_minutes", "risk_tolerance_minutes",
         ]
         validators = []  # uniqueness is the service's, with messages naming the field
 

@@ -99,6 +99,14 @@ def control_message(
 # --- the sentences, one per state word --------------------------------------------
 
 
+def at_risk_text(view: WindowView, late: list[tuple[str, dt.datetime]]) -> str:
+    usual = "; ".join(
+        f"{name} usually arrives by {at:%H:%M} UTC ({(at - view.start) // dt.timedelta(minutes=1)} min after the window start)"
+        for name, at in late
+    )
+    return f"{view.label} is at risk: {usual}, and has not arrived yet"
+
+
 def open_text(view: WindowView, missing: list[str]) -> str:
     return f"{view.label} still waits for {', '.join(missing)}"
 

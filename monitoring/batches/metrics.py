@@ -11,13 +11,13 @@ from monitoring.batches.selectors import alerting_counts
 
 
 def batch_metrics() -> Iterator[Metric]:
-    batches = GaugeMetricFamily("portal_batches", "Batch configs alerting, by state (open, delayed).", labels=["state"])
+    batches = GaugeMetricFamily("portal_batches", "Batch configs alerting, by state (at_risk, open, delayed).", labels=["state"])
     for state, count in alerting_counts().items():
         batches.add_metric([state.lower()], count)
     yield batches
 
     alerting = GaugeMetricFamily(
-        "portal_batch_alerting", "1 for each batch config alerting now, by tenant, config and state (open, delayed).",
+        "portal_batch_alerting", "1 for each batch config alerting now, by tenant, config and state (at_risk, open, delayed).",
         labels=["tenant", "config", "state"],
     )
     rows = BatchAlert.objects.exclude(state=AlertState.NONE).values_list("config__tenant", "config__name", "state")

@@ -6,6 +6,7 @@ Imported by ``monitoring.models`` so that Django registers them in the ``monitor
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -43,6 +44,7 @@ class ArrivalException(models.TextChoices):
 
 class AlertState(models.TextChoices):
     NONE = "NONE"
+    AT_RISK = "AT_RISK"
     OPEN = "OPEN"
     DELAYED = "DELAYED"
 
@@ -69,6 +71,12 @@ class BatchConfig(models.Model):
     interface = models.ForeignKey(
         "monitoring.MonitoredInterface", null=True, blank=True, on_delete=models.PROTECT, related_name="batch_configs"
     )
+    risk_tolerance_minutes = models.PositiveIntegerField(
+        default=10, help_text="AT_RISK when a source is this late on its usual arrival (DOMAIN §8)"
+    )
+    # Learned when a window completes (monitoring.batches.history): source -> seconds after the window
+    # start by which it usually arrives; empty until 5 windows have completed.
+    usual_arrivals = models.JSONField(default=dict, blank=True, editable=False)
     # Maintained by the placement on every window opened: the scan and the arrivals
     # read one row instead of looking for the newest window of a long history.
     latest_window = models.OneToOneField(
@@ -100,24 +108,43 @@ class BatchConfig(models.Model):
         start, end = self.next_window_range(latest, extract)
         return None, start, end
 
-    def alert_state_at(self, now: dt.datetime, latest: BatchWindow | None) -> str:
-        """DOMAIN §1: OPEN, DELAYED or NONE, from the latest window alone."""
+    def usual_arrival(self, latest: BatchWindow, source: str) -> dt.datetime | None:
+        """When ``source`` usually arrives in ``latest`` (learned from history; None: not enough history)."""
+        seconds = self.usual_arrivals.get(source)
+        return None if seconds is None else latest.window_start + dt.timedelta(seconds=seconds)
+
+    def risk_instants(self, latest: BatchWindow | None, missing: Iterable[str]) -> dict[str, dt.datetime]:
+        """DOMAIN §8: each missing source of the OPEN latest window with a usual arrival, and when it is late on it."""
+        if latest is None or latest.status != WindowStatus.OPEN:
+            return {}
+        tolerance = dt.timedelta(minutes=self.risk_tolerance_minutes)
+        usual = {name: self.usual_arrival(latest, name) for name in missing}
+        return {name: at + tolerance for name, at in usual.items() if at is not None}
+
+    def late_sources(self, now: dt.datetime, latest: BatchWindow | None, missing: Iterable[str]) -> list[str]:
+        return sorted(name for name, at in self.risk_instants(latest, missing).items() if at <= now)
+
+    def alert_state_at(self, now: dt.datetime, latest: BatchWindow | None, missing: Iterable[str] = ()) -> str:
+        """DOMAIN §1 and §8: AT_RISK, OPEN, DELAYED or NONE, from the latest window and its missing sources."""
         if not self.active or latest is None:
             return AlertState.NONE
         past_sla = self.exception_check and now >= latest.sla
         if latest.status == WindowStatus.OPEN:
-            if now < latest.window_end or not latest.is_missing_sources:
+            if now < latest.window_end:
+                return AlertState.AT_RISK if self.late_sources(now, latest, missing) else AlertState.NONE
+            if not latest.is_missing_sources:
                 return AlertState.NONE
             return AlertState.DELAYED if past_sla else AlertState.OPEN
         return AlertState.DELAYED if past_sla else AlertState.NONE
 
-    def alert_changes_after(self, now: dt.datetime, latest: BatchWindow | None) -> dt.datetime | None:
+    def alert_changes_after(self, now: dt.datetime, latest: BatchWindow | None, missing: Iterable[str] = ()) -> dt.datetime | None:
         """The next instant at which time alone can change ``alert_state_at`` (None: only a write can)."""
         if not self.active or latest is None:
             return None
         instants = []
         if latest.status == WindowStatus.OPEN and now < latest.window_end:
             instants.append(latest.window_end)
+            instants += [at for at in self.risk_instants(latest, missing).values() if now < at < latest.window_end]
         if self.exception_check and now < latest.sla:
             instants.append(latest.sla)
         return min(instants, default=None)

@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from monitoring.batches import messages as msg
+from monitoring.batches.history import usual_arrivals_learn
 from monitoring.batches.models import (
     ALERT_DUE_NOW,
     ArrivalException,
@@ -94,6 +95,7 @@ class Placement:
         self.changed_files: dict[int, BatchFile] = {}
         self.repointed: dict[int, BatchConfig] = {}
         self.state_changed: set[int] = set()
+        self.completed: set[int] = set()
         self.events: list[Event] = []
         # The window each file placed here goes to, by id(file): windows opened in this
         # placement get their keys only when written, so files take them in flush().
@@ -174,6 +176,8 @@ class Placement:
         file.counted = True
         window.received_count += 1
         self._changed(window)
+        if state.config.usual_arrivals:
+            self.state_changed.add(state.config.id)  # an AT_RISK source that arrives is a RECOVERED
         if window.received_count >= window.expected_count:
             self._complete(state, window)
         return ArrivalResult(window, window.status, None)
@@ -247,6 +251,7 @@ class Placement:
         window.trigger_status = TriggerStatus.SENT  # its message is written in this transaction
         self._changed(window)
         self.state_changed.add(state.config.id)
+        self.completed.add(state.config.id)
         self.events.append(Event(WindowStatus.COMPLETED, state.config, view_window=window))
 
     def _changed(self, window: BatchWindow) -> None:
@@ -326,9 +331,11 @@ class Placement:
         rows_update(list(self.repointed.values()), ["latest_window"])
         if self.state_changed:
             BatchAlert.objects.filter(config_id__in=self.state_changed).update(due_at=ALERT_DUE_NOW)
+        usual_arrivals_learn(config_ids=self.completed)
         outbox_enqueue_bulk(messages=[self._message(event) for event in self.events])
         self.new_windows, self.changed_windows, self.new_files, self.changed_files = [], {}, [], {}
         self.repointed, self.state_changed, self.events, self.file_windows = {}, set(), [], {}
+        self.completed = set()
 
     def _message(self, event: Event) -> PendingMessage:
         config = event.config

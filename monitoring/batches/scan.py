@@ -107,14 +107,15 @@ def scan_chunk(ids: list[int], *, now: dt.datetime, report: ScanReport) -> None:
         .order_by("config_id")
     )
     before = {alert.config_id: alert.state for alert in alerts}
-    decisions = [decide(alert, now=now) for alert in alerts]
+    # Only configs that learned usual arrivals can be AT_RISK: only their missing sources are read here.
+    learned = {a.config.latest_window.id: a.config.latest_window for a in alerts if a.config.usual_arrivals and a.config.latest_window}
+    missing = windows_missing(learned)
+    decisions = [decide(alert, now=now, missing=missing.get(alert.config.latest_window_id, [])) for alert in alerts]
     messages = build_messages([d for d in decisions if d.state], now=now)
     for decision in decisions:
         alert, config = decision.alert, decision.alert.config
-        alert.due_at = min(
-            (t for t in (config.alert_changes_after(now, config.latest_window), alert.realert_at(config.realert_minutes)) if t),
-            default=None,
-        )
+        changes = config.alert_changes_after(now, config.latest_window, missing.get(config.latest_window_id, []))
+        alert.due_at = min((t for t in (changes, alert.realert_at(config.realert_minutes)) if t), default=None)
         alert.evaluated_at = now
         alert.claim_token = None
         report.evaluated += 1
@@ -128,11 +129,11 @@ def scan_chunk(ids: list[int], *, now: dt.datetime, report: ScanReport) -> None:
     scan_alerts_follow(decisions=decisions, before=before, messages=messages)
 
 
-def decide(alert: BatchAlert, *, now: dt.datetime) -> Decision:
+def decide(alert: BatchAlert, *, now: dt.datetime, missing: list[str] = ()) -> Decision:
     """Move the alert row to the config's state at ``now``; say which message that change sends."""
     config = alert.config
     latest = config.latest_window
-    state = config.alert_state_at(now, latest)
+    state = config.alert_state_at(now, latest, missing)
     if state == AlertState.NONE:
         if not alert.is_alerting:
             return Decision(alert, "", None)
@@ -157,7 +158,12 @@ def decide(alert: BatchAlert, *, now: dt.datetime) -> Decision:
 
 def missing_sources(decisions: list[Decision]) -> dict[int, list[str]]:
     """Window id -> the config's sources it has not received yet, for OPEN windows."""
-    windows = {d.window.id: d.window for d in decisions if d.window.status == WindowStatus.OPEN}
+    return windows_missing({d.window.id: d.window for d in decisions})
+
+
+def windows_missing(windows: dict[int, BatchWindow]) -> dict[int, list[str]]:
+    """Window id -> the sources of its config it has not received yet, for the OPEN ones among ``windows``."""
+    windows = {wid: w for wid, w in windows.items() if w.status == WindowStatus.OPEN}
     if not windows:
         return {}
     names: dict[int, set[str]] = defaultdict(set)
@@ -181,7 +187,12 @@ def build_messages(decisions: list[Decision], *, now: dt.datetime) -> list[Pendi
         view = msg.WindowView.of(window)
         # A finished window misses nothing the next batch needs: its message names no source.
         names = missing.get(window.id, []) if window.status == WindowStatus.OPEN else []
-        if decision.state == AlertState.OPEN:
+        argument = ",".join(names)
+        if decision.state == AlertState.AT_RISK:
+            late = config.late_sources(now, window, names)
+            text = msg.at_risk_text(view, [(name, config.usual_arrival(window, name)) for name in late])
+            argument = ",".join(late)
+        elif decision.state == AlertState.OPEN:
             text = msg.open_text(view, names)
         elif decision.state == AlertState.DELAYED:
             text = msg.delayed_text(view, names)
@@ -193,7 +204,7 @@ def build_messages(decisions: list[Decision], *, now: dt.datetime) -> list[Pendi
             view=view,
             now=now,
             text=text,
-            argument=",".join(names) if decision.state != RECOVERED else "",
+            argument=argument if decision.state != RECOVERED else "",
             missing=names,
             sequence=alert.sequence,
         )

@@ -95,7 +95,7 @@ def held_arrivals_listing(*, limit: int = 200) -> list[dict]:
 
 
 def alerting_batches(*, limit: int = 200) -> list[dict]:
-    """Configs alerting OPEN or DELAYED, with the window, SLA and missing sources (the monitor's panel).
+    """Configs alerting AT_RISK, OPEN or DELAYED, with the window, SLA and missing sources (the monitor's panel).
 
     The window's own status is told apart from the alert state: a window an operator failed
     stays in the alert until the next scan, and the panel says it was failed, by whom and why.
@@ -132,4 +132,4 @@ def alerting_batches(*, limit: int = 200) -> list[dict]:
 
 def alerting_counts() -> dict[str, int]:
     counts = dict(BatchAlert.objects.exclude(state=AlertState.NONE).values_list("state").annotate(n=Count("config")).order_by())
-    return {state: counts.get(state, 0) for state in (AlertState.OPEN, AlertState.DELAYED)}
+    return {state: counts.get(state, 0) for state in (AlertState.AT_RISK, AlertState.OPEN, AlertState.DELAYED)}

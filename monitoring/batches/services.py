@@ -230,7 +230,7 @@ def held_arrival_release(*, file_id: int, actor, reason: str) -> FailOutcome:
 
 CONFIG_FIELDS = (
     "tenant", "name", "description", "window_hours", "max_wait_hours", "target_app", "target_workflow",
-    "exception_check", "active", "realert_minutes", "interface",
+    "exception_check", "active", "realert_minutes", "risk_tolerance_minutes", "interface",
 )
 
 

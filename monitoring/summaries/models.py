@@ -119,7 +119,19 @@ class TransactionQuerySet(models.QuerySet):
                 figures.setdefault(row["interface_id"], []).append(totals)
         return figures
 
-    def _amount_sum(self, name: str, condition: Q) -> dict[str, Sum]:
+    def pending_figures(self, *, received_before: dt.datetime, open_after: dt.datetime) -> dict[tuple[int, str], tuple[int, Decimal]]:
+        """Per (interface id, currency): count and value received before ``received_before`` and not yet
+        completed or failed at ``open_after`` (DOMAIN §8: a cut-off's pending, or what is left of it)."""
+        rows = (
+            self.filter(received_at__lt=received_before)
+            .filter(Q(completed_at__isnull=True) | Q(completed_at__gt=open_after))
+            .values("interface_id", "currency")
+            .annotate(count=Count("id"), **self._amount_sum("value", None))
+            .order_by("interface_id", "currency")
+        )
+        return {(row["interface_id"], row["currency"]): (row["count"], self._read_amount_sum(row, "value")) for row in rows}
+
+    def _amount_sum(self, name: str, condition: Q | None) -> dict[str, Sum]:
         """SUM(amount) as an exact Decimal on every database.
 
         PostgreSQL sums ``numeric`` exactly. SQLite keeps NUMERIC values as

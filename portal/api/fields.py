@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import django_filters
 from django import forms
 from django_filters.rest_framework import DjangoFilterBackend
@@ -86,3 +88,16 @@ class StrictFilterBackend(DjangoFilterBackend):
             if empty:
                 raise ValidationError({name: ["empty: give a value or leave the filter out"] for name in empty})
         return filterset
+
+
+WALL_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+
+
+@extend_schema_field({"type": "string", "pattern": WALL_TIME, "example": "07:00:00"})
+class WallTimeField(serializers.TimeField):
+    """A time of day on a calendar group's own clock, hh:mm[:ss]: no offset (the group's time zone says where)."""
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not re.fullmatch(WALL_TIME, value):
+            self.fail("invalid", format="hh:mm[:ss] without an offset (the calendar group's time zone applies)")
+        return super().to_internal_value(value)

@@ -57,3 +57,16 @@ class PortalAutoSchema(AutoSchema):
 def one_or_many(item: dict, *, max_items: int) -> dict:
     """A feed's body or answer: one object, or a list of them (the answer mirrors the shape sent)."""
     return {"oneOf": [item, {"type": "array", "items": item, "minItems": 1, "maxItems": max_items}]}
+
+
+class OneAnswerSchema(PortalAutoSchema):
+    """A GET of a router's list route answered with one object (not a page), whose query can be refused (400)."""
+
+    def _is_list_view(self, serializer=None) -> bool:
+        return False
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if direction == "response":
+            responses.setdefault("400", _error("Refused query, naming the parameter.", REFUSAL))
+        return dict(sorted(responses.items()))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -14,7 +12,7 @@ from rest_framework.response import Response
 
 from monitoring.summaries.models import MonitoredInterface
 from portal import clock
-from portal.api.fields import BooleanFilter, InstantField
+from portal.api.fields import BooleanFilter, InstantField, WallTimeField
 from portal.api.mixins import JsonTypesMixin, ServiceSaveMixin, api_errors
 from portal.permissions import IsOperator, ReadOrAdminister
 from scheduling.scheduler.calendars import calendar_group_create, calendar_group_delete, calendar_group_update
@@ -71,19 +69,6 @@ class CalendarEntrySerializer(serializers.Serializer):
     def validate(self, data):
         whole_entry(data, "date")
         return data
-
-
-WALL_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
-
-
-@extend_schema_field({"type": "string", "pattern": WALL_TIME, "example": "07:00:00"})
-class WallTimeField(serializers.TimeField):
-    """A time of day on the calendar group's own clock, hh:mm[:ss]: no offset (its time zone says where)."""
-
-    def to_internal_value(self, value):
-        if not isinstance(value, str) or not re.fullmatch(WALL_TIME, value):
-            self.fail("invalid", format="hh:mm[:ss] without an offset (the calendar group's time zone applies)")
-        return super().to_internal_value(value)
 
 
 class ScheduleEntrySerializer(serializers.Serializer):

@@ -18,6 +18,7 @@ from portal.lib.loop import StopSignal
 from portal.lib.times import iso_utc
 from portal.models import Heartbeat
 from portal.services import outbox_enqueue
+from scheduling.cutoffs.services import cutoffs_watch
 from scheduling.scheduler.alerts import dispatcher_watch
 from scheduling.scheduler.business_time import HORIZON_DAYS
 from scheduling.scheduler.models import (
@@ -212,8 +213,8 @@ def heartbeat_tick(*, event: str = TaskEvent.HEARTBEAT, inline: bool = True) -> 
 
 
 def _watch(now: dt.datetime) -> None:
-    """DOMAIN §7 on every tick: repeats, escalations, the outbox and the dispatcher looked at; then the ping out."""
-    for watch in (alerts_on_tick, dispatcher_watch):
+    """DOMAIN §7 and §8 on every tick: the cut-offs, repeats, escalations, the outbox and the dispatcher looked at; then the ping out."""
+    for watch in (cutoffs_watch, alerts_on_tick, dispatcher_watch):
         try:
             watch(now=now)
         except Exception:

@@ -8,7 +8,7 @@ import {
 } from "./lib.js";
 import { renderCharts } from "./charts.js";
 import { closeDetail, openDetail, refreshDetail, renderAudit } from "./detail.js";
-import { renderAlerts, renderBatches, renderCutoffs, renderHeld, renderTasks } from "./panels.js";
+import { renderAlerts, renderBatches, renderCutoffs, renderHeld, renderTasks, renderTimeline } from "./panels.js";
 
 const dataUrl = document.body.dataset.dataUrl;
 const REFRESH_MS = 1000;
@@ -261,7 +261,8 @@ function render(data) {
   renderBatches(data.batches);
   renderHeld(data.held);
   renderTasks(data.tasks);
-  renderCutoffs(data.cutoffs);
+  renderCutoffs(data.cutoffs, data.now);
+  renderTimeline(data.timeline);
   renderOutbox(data.outbox);
   renderJobs(data.jobs);
   renderCharts(data.charts);

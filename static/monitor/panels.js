@@ -118,19 +118,52 @@ async function acknowledge(alert) {
   refresh();
 }
 
-export function renderCutoffs(cutoffs) {
-  show(document.getElementById("cutoffs-section"), Array.isArray(cutoffs));
-  if (!Array.isArray(cutoffs)) return; // cut-offs (DOMAIN §8) come with a later issue
-  syncRows(document.querySelector("#cutoffs tbody"), cutoffs, (c) => c.id ?? c.name, (c) => {
+// The cut-offs count down between refreshes: from next_at, on the server's clock (data.now) carried forward.
+let cutoffRows = [];
+let serverSkewMs = 0;
+
+function countDown() {
+  for (const tr of cutoffRows) {
+    const left = (Date.parse(tr.item.next_at) - (Date.now() + serverSkewMs)) / 1000;
+    setText(tr.cells[2], left > 0 ? ago(left) : "now");
+  }
+}
+setInterval(countDown, 1000);
+
+export function renderCutoffs(cutoffs, now) {
+  show(document.getElementById("cutoffs-section"), Array.isArray(cutoffs) && cutoffs.length > 0);
+  if (!Array.isArray(cutoffs)) return;
+  if (now) serverSkewMs = Date.parse(now) - Date.now();
+  const tbody = document.querySelector("#cutoffs tbody");
+  syncRows(tbody, cutoffs, (c) => c.id, () => {
     const tr = document.createElement("tr");
-    cell(tr, "", "Cut-off"); cell(tr, "", "At"); cell(tr, "", "Left"); cell(tr, "", "Pending");
+    cell(tr, "name", "Cut-off"); cell(tr, "", "At"); cell(tr, "num", "Left"); cell(tr, "pending", "Pending");
     return tr;
   }, (tr, c) => {
-    const [name, at, left, pending] = tr.cells;
-    setText(name, c.name); setText(at, showTime(c.next_at)); setText(left, ago(c.seconds_left));
-    setText(pending, (c.pending || []).map((p) => `${p.count} pending, ${p.currency} ${p.value}`).join("; "));
+    const [name, at] = tr.cells;
+    setText(name, `${c.name} (${c.interface})${c.at_risk ? "\nAT RISK" : ""}`);
+    setClass(name, c.at_risk ? "name state-AT_RISK" : "name");
+    setText(at, showTime(c.next_at));
+    setText(tr.cells[3], (c.pending || []).map((p) => `${p.count} pending, ${p.currency} ${p.value}`).join("\n") || "nothing pending");
   });
+  cutoffRows = [...tbody.rows];
+  countDown();
   setText(document.getElementById("cutoffs-count"), cutoffs.length);
+}
+
+export function renderTimeline(entries) {
+  show(document.getElementById("timeline-section"), Array.isArray(entries) && entries.length > 0);
+  if (!Array.isArray(entries)) return;
+  syncRows(document.querySelector("#timeline tbody"), entries, (e) => `${e.at} ${e.kind} ${e.subject}`, () => {
+    const tr = document.createElement("tr");
+    cell(tr, "", "At"); cell(tr, "", "What"); cell(tr, "", "Subject"); cell(tr, "detail", "Detail");
+    return tr;
+  }, (tr, e) => {
+    const [at, kind, subject, detail] = tr.cells;
+    setText(at, showTime(e.at)); setText(kind, e.kind); setText(subject, e.subject);
+    setText(detail, e.more ? `${e.detail}; ${e.more} more run(s) today` : e.detail);
+  });
+  setText(document.getElementById("timeline-count"), entries.length);
 }
 
 // --- scheduler tasks ------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def test_administrator_adds_a_config_with_its_sources(administrator, client):
     form = {
         "tenant": "acme", "name": "AP_DAILY", "description": "", "window_hours": "24", "max_wait_hours": "2",
         "target_app": "payables", "target_workflow": "post_ap", "active": "on", "exception_check": "on",
-        "realert_minutes": "", "interface": "",
+        "realert_minutes": "", "risk_tolerance_minutes": "10", "interface": "",
         "sources-TOTAL_FORMS": "2", "sources-INITIAL_FORMS": "0", "sources-MIN_NUM_FORMS": "0", "sources-MAX_NUM_FORMS": "1000",
         "sources-0-name": "ap_invoices", "sources-1-name": "ap_credits",
     }

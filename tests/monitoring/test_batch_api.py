@@ -142,6 +142,7 @@ CONFIG = {
     "active": True,
     "interface": "PAYMENT_ORIGINATOR",
     "realert_minutes": 60,
+    "risk_tolerance_minutes": 15,
 }
 
 

@@ -35,6 +35,7 @@ CONFIG = {
     "active": True,
     "interface": None,
     "realert_minutes": 30,
+    "risk_tolerance_minutes": 10,  # DOMAIN §8
 }
 
 

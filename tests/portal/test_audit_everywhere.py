@@ -54,6 +54,7 @@ def calls(portal) -> list[tuple[str, str, str, str, dict]]:
     job = first_id(admin, "/api/v1/jobs/", spool="demo")
     alert = first_id(admin, "/api/v1/alerts/", state="OPEN")
     channel = {"name": "ops-hook", "kind": "webhook", "target": "https://hooks.example/portal", "secret": "s3cret"}
+    cutoff = {"name": "LIQUIDITY late", "interface": "LIQUIDITY_SERVICE", "currencies": ["EUR"], "time": "16:30", "calendar_group": "TARGET2"}
     return [
         ("admin", "POST", "/api/v1/batch-configs/", "/api/v1/batch-configs/", CONFIG),
         ("admin", "PATCH", "/api/v1/batch-configs/{id}/", f"/api/v1/batch-configs/{config}/", {"max_wait_hours": 5}),
@@ -103,6 +104,10 @@ def calls(portal) -> list[tuple[str, str, str, str, dict]]:
         ("admin", "PUT", "/api/v1/alert-rules/{id}/", "new-rule", {"name": "ops", "channels": ["ops-hook"], "kinds": ["JOB_ERROR"]}),
         ("admin", "DELETE", "/api/v1/alert-rules/{id}/", "new-rule", {}),
         ("admin", "DELETE", "/api/v1/notification-channels/{id}/", "new-channel", {}),
+        ("admin", "POST", "/api/v1/cutoffs/", "/api/v1/cutoffs/", cutoff),
+        ("admin", "PATCH", "/api/v1/cutoffs/{id}/", "new-cutoff", {"warn_minutes": 45}),
+        ("admin", "PUT", "/api/v1/cutoffs/{id}/", "new-cutoff", {**cutoff, "time": "17:40"}),
+        ("admin", "DELETE", "/api/v1/cutoffs/{id}/", "new-cutoff", {}),
     ]
 
 
@@ -141,7 +146,8 @@ def test_every_action_and_change_through_the_api_is_audited(portal, operator, ad
         assert answer.status_code < 300, f"{method} {url}: {answer.status_code} {answer.content[:300]!r}"
         if method == "POST" and route.count("/") == 4 and answer.status_code == 201:
             made[{"batch-configs": "new-config", "calendar-groups": "new-group", "interfaces": "new-interface",
-                  "scheduler-tasks": "new-task", "notification-channels": "new-channel", "alert-rules": "new-rule"}.get(route.split("/")[3], "other")] = answer.json()["id"]
+                  "scheduler-tasks": "new-task", "notification-channels": "new-channel", "alert-rules": "new-rule",
+                  "cutoffs": "new-cutoff"}.get(route.split("/")[3], "other")] = answer.json()["id"]
         entries = list(AuditEntry.objects.filter(id__gt=last).order_by("id"))
         assert entries, f"{method} {route} left no audit row"
         for entry in entries:

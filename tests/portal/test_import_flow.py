@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ("portal", "monitoring", "scheduling")
-ENGINES = ("monitoring.batches", "monitoring.summaries", "scheduling.scheduler", "scheduling.workflows")
+ENGINES = ("monitoring.batches", "monitoring.summaries", "scheduling.scheduler", "scheduling.workflows", "scheduling.cutoffs")
 INTERFACES = ("admin", "api", "tasks", "views", "console", "management")
 # The cross-engine pages and the URL roots are the one place the kernel names the engines.
 KERNEL_JOINS = {"portal.console", "portal.urls", "portal.api.urls"}

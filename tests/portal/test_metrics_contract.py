@@ -34,6 +34,10 @@ CONTRACT = {
     "portal_dispatcher_last_seen_timestamp_seconds": ("gauge", set()),
     "portal_scheduler_shut_down": ("gauge", set()),
     "portal_alerts_open": ("gauge", {"kind"}),
+    # cut-offs (DOMAIN §8, issue 15)
+    "portal_cutoff_seconds_left": ("gauge", {"cutoff"}),
+    "portal_cutoff_pending": ("gauge", {"cutoff", "currency"}),
+    "portal_cutoff_pending_value": ("gauge", {"cutoff", "currency"}),
 }
 
 
@@ -71,7 +75,7 @@ def test_every_metric_has_exactly_the_names_and_labels_of_the_issue(client, busy
         if kind == "histogram":
             family_name = name.rsplit("_", 1)[0]
         assert families[f"# TYPE {family_name}"] == kind, name
-    assert {s.labels["state"] for s in families["portal_batches"]} == {"open", "delayed"}
+    assert {s.labels["state"] for s in families["portal_batches"]} == {"at_risk", "open", "delayed"}
     assert {s.labels["status"] for s in families["portal_jobs"]} == {"Waiting", "Running", "OK", "Error", "Pause", "Disabled", "Zombie"}
 
 

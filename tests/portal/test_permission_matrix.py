@@ -92,6 +92,10 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     "/api/v1/notification-channels/{id}/test/": {"POST": ADMINISTER},
     "/api/v1/alert-rules/": {"GET": READ, "POST": ADMINISTER},
     "/api/v1/alert-rules/{id}/": {"GET": READ, "PUT": ADMINISTER, "PATCH": ADMINISTER, "DELETE": ADMINISTER},
+    # cut-offs and the day's forecast (DOMAIN §8, issue 15)
+    "/api/v1/cutoffs/": {"GET": READ, "POST": ADMINISTER},
+    "/api/v1/cutoffs/{id}/": {"GET": READ, "PUT": ADMINISTER, "PATCH": ADMINISTER, "DELETE": ADMINISTER},
+    "/api/v1/forecast/": {"GET": READ},
     # the web monitor's refresh request (issue 7)
     "/monitor/data/": {"GET": READ},
     # the API's description: any logged-in account, a Feeder's tools included (issue 2)
