@@ -14,8 +14,10 @@ from scheduling.scheduler.heartbeat import heartbeat_tick
 from scheduling.scheduler.models import CalendarGroup, SchedulerTask, Subtype
 from scheduling.scheduler.services import scheduler_task_create
 from scheduling.workflows import dispatcher, worker
+from scheduling.workflows.ini import Problem
 from scheduling.workflows.models import Job, JobAttempt, Spool
 from scheduling.workflows.services import job_add, job_start, workflow_load
+from scheduling.workflows.workflow import WorkflowError, parse_workflow
 from tests.scheduling.actions import RECORDER, Recorder
 
 RECORD = "tests.scheduling.actions.record"
@@ -137,3 +139,11 @@ def held(monkeypatch) -> HeldClaims:
 def history(job: Job) -> list[tuple[int, int, int | None]]:
     """(state, attempt, return code) of each attempt, oldest first."""
     return list(JobAttempt.objects.filter(job=job).order_by("id").values_list("state", "attempt", "return_code"))
+
+
+def refused(text: str, source: str = "") -> tuple[Problem, WorkflowError]:
+    """The one problem a workflow text is refused for, and the refusal."""
+    with pytest.raises(WorkflowError) as caught:
+        parse_workflow(text, source=source)
+    [problem] = caught.value.problems
+    return problem, caught.value

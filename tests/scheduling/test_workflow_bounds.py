@@ -12,7 +12,7 @@ from scheduling.workflows.ini import FILE_MAX_BYTES
 from scheduling.workflows.models import Spool
 from scheduling.workflows.services import InvalidInput, workflow_load
 from scheduling.workflows.workflow import WorkflowError, parse_workflow
-from tests.scheduling.conftest import TEST_ACTOR
+from tests.scheduling.conftest import TEST_ACTOR, refused
 
 TOO_BIG = [
     ("[1000000]\ncommand=true\n", "1000000", "", "", "from 1 to 999999"),
@@ -35,13 +35,14 @@ TOO_BIG = [
 
 @pytest.mark.parametrize(("text", "section", "key", "value", "reason"), TOO_BIG)
 def test_a_number_out_of_bounds_is_refused_naming_section_key_value_and_line(text, section, key, value, reason):
-    with pytest.raises(WorkflowError) as caught:
-        parse_workflow(text, source="big.ini")
-    [problem] = caught.value.problems
-    assert (problem.section, problem.key, problem.value) == (section, key, value)
-    assert reason in problem.reason
-    assert problem.line == (1 if not key else text.splitlines().index(f"{key}={value}") + 1)
-    assert len(str(caught.value)) < 1000  # a huge value is quoted, not copied whole
+    problem, refusal = refused(text, source="big.ini")
+    assert (problem.section, problem.key, problem.value, problem.line) == (section, key, value, where(text, key, value))
+    assert reason in problem.reason and len(str(refusal)) < 1000  # a huge value is quoted, not copied whole
+
+
+def where(text: str, key: str, value: str) -> int:
+    """The line of ``key=value``, or 1 (the section header) for a problem of the section."""
+    return text.splitlines().index(f"{key}={value}") + 1 if key else 1
 
 
 def test_the_bounds_themselves_load():
@@ -67,11 +68,9 @@ def test_the_bounds_themselves_load():
     ],
 )
 def test_a_line_that_cannot_be_read_is_refused_with_its_number(text, line, section, key, reason):
-    with pytest.raises(WorkflowError) as caught:
-        parse_workflow(text)
-    [problem] = caught.value.problems
+    problem, refusal = refused(text)
     assert (problem.line, problem.section, problem.key) == (line, section, key)
-    assert reason in problem.reason and f"line {line}: [{section}]" in str(caught.value)
+    assert reason in problem.reason and f"line {line}: [{section}]" in str(refusal)
 
 
 def test_an_indented_line_still_continues_a_value_as_before():

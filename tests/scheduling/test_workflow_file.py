@@ -9,7 +9,7 @@ from portal.models import AuditEntry
 from scheduling.workflows.models import Spool, WorkflowVersion
 from scheduling.workflows.services import InvalidInput, workflow_load
 from scheduling.workflows.workflow import WorkflowError, parse_delay, parse_weekdays, parse_workflow
-from tests.scheduling.conftest import TEST_ACTOR
+from tests.scheduling.conftest import TEST_ACTOR, refused
 
 EXAMPLE_CHAIN = """
     [10]
@@ -125,12 +125,10 @@ BAD_FILES = [
 
 @pytest.mark.parametrize(("text", "section", "key", "value", "reason"), BAD_FILES)
 def test_a_bad_file_is_refused_naming_section_key_and_value(text, section, key, value, reason):
-    with pytest.raises(WorkflowError) as caught:
-        parse_workflow(text, source="bad.ini")
-    [problem] = caught.value.problems
+    problem, refusal = refused(text, source="bad.ini")
     assert (problem.section, problem.key, problem.value) == (section, key, value)
     assert reason in problem.reason
-    assert f"[{section}]" in str(caught.value) and "bad.ini" in str(caught.value)
+    assert f"[{section}]" in str(refusal) and "bad.ini" in str(refusal)
 
 
 def test_every_problem_of_a_file_is_named_at_once():
