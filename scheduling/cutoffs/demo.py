@@ -52,7 +52,7 @@ def load_cutoff_demo() -> str:
         ("TARGET2 bulk", "BATCH_PAYMENT_ORIGINATOR", ["EUR"], dt.time(16, 0), target2, None, None, 45),
         ("Fedwire customer (until last year)", "PAYMENTS_GATEWAY", ["USD"], dt.time(18, 0), nyse, None, new_year - dt.timedelta(days=1), 30),
         ("Fedwire customer", "PAYMENTS_GATEWAY", ["USD"], dt.time(18, 45), nyse, new_year, None, 30),
-        (SWEEP, "LIQUIDITY_SERVICE", [], sweep_at, always, None, None, 60),
+        (SWEEP, "LIQUIDITY_SERVICE", ["EUR", "GBP"], sweep_at, always, None, None, 60),
     ]
     for name, code, currencies, time, group, effective_from, effective_to, warn in rows:
         cutoff_create(

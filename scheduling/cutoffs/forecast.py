@@ -19,8 +19,8 @@ from scheduling.cutoffs.selectors import cutoffs_listing
 from scheduling.scheduler.business_time import calendars_next_open, calendars_open, wall_instant
 from scheduling.scheduler.models import SchedulerTask, TaskState
 from scheduling.scheduler.selectors import group_prefetches
-from scheduling.workflows.models import Job, JobStatus
-from scheduling.workflows.selectors import job_gates
+from scheduling.workflows.models import JobStatus
+from scheduling.workflows.selectors import job_gates, jobs_with_gates
 
 WINDOW_END, SLA, CUTOFF, TASK_RUN, JOB_DUE = "WINDOW_END", "SLA", "CUTOFF", "TASK_RUN", "JOB_DUE"
 KINDS = (WINDOW_END, SLA, CUTOFF, TASK_RUN, JOB_DUE)
@@ -116,7 +116,7 @@ def _task_runs(start: dt.datetime, end: dt.datetime):
 
 def _jobs_due(start: dt.datetime, end: dt.datetime):
     gates = job_gates()
-    jobs = Job.objects.filter(status=JobStatus.WAITING, timestamp__gte=start, timestamp__lt=end).select_related("spool")
+    jobs = jobs_with_gates().filter(status=JobStatus.WAITING, timestamp__gte=start, timestamp__lt=end)
     for job in jobs.order_by("timestamp", "id"):
         held = gates.waiting_for(job)
         detail = f"generation {job.generation:06d} step {job.state} ({job.type or 'no text'})"

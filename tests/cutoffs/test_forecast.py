@@ -10,7 +10,7 @@ from monitoring.batches.services import arrivals_record, batch_config_create
 from portal import clock
 from scheduling.scheduler.calendars import calendar_group_create
 from scheduling.scheduler.services import scheduler_task_create
-from scheduling.workflows.services import job_add, job_schedule, job_start, workflow_load
+from scheduling.workflows.services import job_add, job_schedule, job_start, scheduler_shutdown, workflow_load
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +39,10 @@ def day_ahead(settings, now, make_cutoff, tmp_path):
     spool = workflow_load(spool_name="billing", path=str(path), actor=ADMIN).spool
     job = job_start(job=job_add(spool=spool, state=1, actor=ADMIN), actor=ADMIN, named=False)
     job_schedule(job=job, timestamp=clock.parse_instant("2026-03-02T12:00:00Z"), actor=ADMIN)
-    return job
+    late = job_start(job=job_add(spool=spool, state=1, actor=ADMIN), actor=ADMIN, named=False)
+    job_schedule(job=late, timestamp=clock.parse_instant("2026-03-02T05:30:00Z"), actor=ADMIN)
+    scheduler_shutdown(actor=ADMIN, reason="month-end freeze")
+    return job, late
 
 
 def test_the_forecast_of_a_chosen_day_lists_exactly_the_expected_entries_in_order(day_ahead, viewer, api_client_for):
@@ -48,15 +51,20 @@ def test_the_forecast_of_a_chosen_day_lists_exactly_the_expected_entries_in_orde
     assert answer.status_code == 200, answer.json()
     body = answer.json()
     assert body["date"] == "2026-03-02" and body["time_zone"] == "Europe/Berlin"
+    job, late = day_ahead
     assert [(e["at"], e["at_local"], e["kind"], e["subject"]) for e in body["entries"]] == [
+        ("2026-03-02T05:30:00Z", "2026-03-02T06:30:00+01:00", "JOB_DUE", f"job {late.id} (billing)"),
         ("2026-03-02T10:00:00Z", "2026-03-02T11:00:00+01:00", "TASK_RUN", "office-summary"),
         ("2026-03-02T11:30:00Z", "2026-03-02T12:30:00+01:00", "WINDOW_END", "AP_HALF_DAY (acme)"),
-        ("2026-03-02T12:00:00Z", "2026-03-02T13:00:00+01:00", "JOB_DUE", f"job {day_ahead.id} (billing)"),
+        ("2026-03-02T12:00:00Z", "2026-03-02T13:00:00+01:00", "JOB_DUE", f"job {job.id} (billing)"),
         ("2026-03-02T13:30:00Z", "2026-03-02T14:30:00+01:00", "SLA", "AP_HALF_DAY (acme)"),
         ("2026-03-02T14:00:00Z", "2026-03-02T15:00:00+01:00", "TASK_RUN", "office-summary"),
         ("2026-03-02T16:00:00Z", "2026-03-02T17:00:00+01:00", "CUTOFF", "TARGET2 customer"),
     ]
     assert body["entries"][-1]["detail"] == "PAYMENT_ORIGINATOR (all currencies) by 17:00 Europe/Berlin (TARGET2 business day)"
+    # The job that should have started says why it has not; the one still to come does not.
+    assert body["entries"][0]["detail"] == "generation 000002 step 1 (Initialize): not started, waiting for scheduler shut down"
+    assert body["entries"][3]["detail"] == "generation 000001 step 1 (Initialize)"
 
 
 def test_without_a_date_it_is_today_in_the_portals_time_zone(day_ahead, viewer, api_client_for, now):
