@@ -165,8 +165,11 @@ class Step:
         return dt.timedelta(seconds=self.delay_seconds)
 
     def rerun_delay(self) -> dt.timedelta:
-        """The wait before this step runs again in the same generation (DOMAIN §5): its delay, never less than the floor."""
-        return dt.timedelta(seconds=max(self.delay_seconds, RERUN_FLOOR_SECONDS))
+        """The wait before this step runs again in the same generation (DOMAIN §5): its delay, never less than the floor.
+
+        Never more than the bound either: a version stored before delays were bounded must not overflow the clock.
+        """
+        return dt.timedelta(seconds=min(max(self.delay_seconds, RERUN_FLOOR_SECONDS), DELAY_MAX_SECONDS))
 
     def as_json(self) -> dict:
         data = asdict(self)

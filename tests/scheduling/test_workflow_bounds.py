@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 
@@ -11,7 +12,7 @@ from django.core.management import CommandError, call_command
 from scheduling.workflows.ini import FILE_MAX_BYTES
 from scheduling.workflows.models import Spool
 from scheduling.workflows.services import InvalidInput, workflow_load
-from scheduling.workflows.workflow import WorkflowError, parse_workflow
+from scheduling.workflows.workflow import Step, WorkflowError, parse_workflow
 from tests.scheduling.conftest import TEST_ACTOR, refused
 
 TOO_BIG = [
@@ -132,3 +133,8 @@ def test_a_path_no_spool_can_hold_is_refused_as_bad_input(db, path):
     with pytest.raises(InvalidInput) as caught:
         workflow_load(spool_name="paths", path=path, actor=TEST_ACTOR)
     assert caught.value.field == "file"
+
+
+def test_a_delay_stored_before_the_bound_waits_the_bound_instead_of_overflowing():
+    old = Step.from_json({"number": 1, "command": "true", "next": 1, "delay_seconds": 1e300})
+    assert old.rerun_delay() == dt.timedelta(days=30)
