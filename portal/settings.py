@@ -118,6 +118,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-portal.sqlite3")}
+else:
+    # A database that went away fails a connection within seconds: a worker renewing its lease never hangs on it.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -255,6 +258,10 @@ METRICS_COLLECTORS: list[str] = [
     "portal.alerts.metrics.alert_metrics",
 ]
 
+# Run by the `worker` process before its cluster starts (each returns what it did): the step outcomes a
+# worker of this host left in its journal are written (DOMAIN §5).
+WORKER_START_HOOKS: list[str] = ["scheduling.workflows.worker.journal_replay"]
+
 # Readiness (/healthz) beside the kernel's own: each returns (ready, fields shown), given the time.
 READINESS_CHECKS: list[str] = ["scheduling.workflows.selectors.dispatcher_readiness"]
 
@@ -304,7 +311,7 @@ DISPATCHER_POLL_MS = env_int("DISPATCHER_POLL_MS", 500, minimum=10)
 # Claimed jobs allowed to wait for a free worker at once: the queue stays short, due jobs go oldest first.
 DISPATCHER_QUEUE_AHEAD = env_int("DISPATCHER_QUEUE_AHEAD", Q_CLUSTER["workers"], minimum=1)
 # Zombie detection and the dispatcher's sign of life, every this many seconds.
-DISPATCHER_SWEEP_SECONDS = 10
+DISPATCHER_SWEEP_SECONDS = env_int("DISPATCHER_SWEEP_SECONDS", 10, minimum=1)
 # DISPATCHER_STALE opens when the dispatcher has left no sign of life for this long while the scheduler runs.
 DISPATCHER_STALE_SECONDS = env_int("DISPATCHER_STALE_SECONDS", 30, minimum=2 * DISPATCHER_SWEEP_SECONDS)
 # A step's command is stopped after this long; it must end before django-q2's own task timeout.

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import threading
 
+from portal.lib.stepguard import spawn_guarded
+
 
 class StopSignal:
     """Set by SIGTERM or SIGINT; loops wait on it instead of sleeping."""
@@ -43,8 +45,6 @@ def run_shielded(argv: list[str], *, grace: float = 10.0) -> int:
     process manager kills this process, its output pipe closes at once, so the manager sees it
     stop (honcho otherwise goes on printing "sending SIGKILL" for as long as the cluster runs).
     """
-    from scheduling.workflows.stepguard import spawn_guarded
-
     child = spawn_guarded(argv, grace=grace, term="main", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def relay() -> None:

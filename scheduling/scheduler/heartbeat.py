@@ -205,7 +205,16 @@ def _tick_task(task: SchedulerTask, *, now: dt.datetime, event: str, inline: boo
     elif inline:
         report.count(scheduler_task_run_claimed(task_id=task.id, token=token))
     else:
-        scheduler_task_hand_off(task_id=task.id, token=token)
+        try:
+            scheduler_task_hand_off(task_id=task.id, token=token)
+        except Exception as exc:  # noqa: BLE001  - whatever the broker raises, the claim must not stay
+            # The broker refused it (Redis restarting): the claim goes, the task is due again at the next tick.
+            log.warning("heartbeat: scheduler task %s could not be handed to a worker: %s", task.name, exc)
+            task.state = TaskState.PROCESSING
+            with transaction.atomic():
+                task_to_error(task, event=event, error=f"not handed to a worker: {exc}"[:4000], expect={"claim_token": token}, retry_at=now)
+            report.count("not handed off")
+            return
         report.handed_off += 1
 
 

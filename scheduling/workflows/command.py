@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scheduling.workflows.stepguard import spawn_guarded
+from portal.lib.stepguard import spawn_guarded
 
 # What a shell would answer for a program it cannot find or cannot execute.
 NOT_FOUND = 127

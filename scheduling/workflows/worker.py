@@ -9,7 +9,6 @@ the database with retries; what a dead worker left in the journal is written by 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import time

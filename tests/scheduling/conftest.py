@@ -137,3 +137,10 @@ def held(monkeypatch) -> HeldClaims:
 def history(job: Job) -> list[tuple[int, int, int | None]]:
     """(state, attempt, return code) of each attempt, oldest first."""
     return list(JobAttempt.objects.filter(job=job).order_by("id").values_list("state", "attempt", "return_code"))
+
+
+@pytest.fixture(autouse=True)
+def _journal_of_this_test(settings, tmp_path):
+    """Each test's worker keeps its step outcome journal apart (PORTAL_DATA_DIR is shared by the runs)."""
+    settings.STEP_JOURNAL_FILE = tmp_path / "step-outcomes.jsonl"
+    return settings.STEP_JOURNAL_FILE

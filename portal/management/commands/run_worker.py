@@ -3,11 +3,11 @@ from __future__ import annotations
 import sys
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.lib.loop import run_shielded
 from portal.services import schedules_setup
-from scheduling.workflows.worker import journal_replay
 
 
 class Command(BaseCommand):
@@ -20,9 +20,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         for name, created in schedules_setup():
             self.stdout.write(f"schedule {name}: {'created' if created else 'up to date'}")
-        written = journal_replay()
-        if written:
-            self.stdout.write(f"step outcomes written from the journal: {written}")
+        for hook in settings.WORKER_START_HOOKS:
+            self.stdout.write(f"{hook}: {import_string(hook)()}")
         self.stdout.flush()
         code = run_shielded([sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"], grace=settings.STEP_KILL_GRACE_SECONDS)
         if code not in (0, -15, -9):
