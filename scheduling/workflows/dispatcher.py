@@ -206,10 +206,10 @@ def jobs_dispatch(*, first_job_id: int | None = None, extra: int = 0, limit: int
     """Claim due jobs whose gates pass and hand each to a django-q2 worker; return how many.
 
     The dispatcher loop calls it every DISPATCHER_POLL_MS. At most
-    DISPATCHER_QUEUE_AHEAD claimed jobs wait for a worker at any time, so the
-    queue stays short and a Running job is nearly always really running; a
-    worker that ends its time budget hands its job's next step over with
-    ``first_job_id`` and ``extra=1, limit=1`` (the worker it frees).
+    DISPATCHER_QUEUE_AHEAD claimed jobs wait for a worker at any time (Waiting,
+    "a free worker"), so the queue stays short; a worker that ends its time
+    budget hands its job's next step over with ``first_job_id`` and
+    ``extra=1, limit=1`` (the worker it frees).
     """
     if scheduler_is_shut_down():
         return 0
