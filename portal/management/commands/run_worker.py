@@ -3,8 +3,8 @@ from __future__ import annotations
 import sys
 
 from django.conf import settings
-from django.utils.module_loading import import_string
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.module_loading import import_string
 
 from portal.lib.loop import run_shielded
 from portal.services import schedules_setup
