@@ -169,7 +169,7 @@ def job_attempt_execute(job_id: int, token: str) -> tuple[str, bool]:
         check_every=max(settings.JOB_LEASE_SECONDS / 3, 0.5),
         kill_grace=settings.STEP_KILL_GRACE_SECONDS,
     )
-    journal_record(
+    _journal_keep(
         {
             "token": str(token),
             "job": job_id,
@@ -191,6 +191,13 @@ def job_attempt_execute(job_id: int, token: str) -> tuple[str, bool]:
     return f"job {job_id}: return code {result.return_code}, {description}", True
 
 
+def _journal_keep(entry: dict) -> None:
+    try:
+        journal_record(entry)
+    except OSError:  # a full or read-only disk: the outcome still goes to the database, only without its safety copy
+        log.exception("job %s: the outcome could not be kept in the journal", entry["job"])
+
+
 def job_attempt_finish_retrying(*, job_id: int, token: str, result: CommandResult, seconds: float | None = None) -> str | None:
     """Write the outcome, trying again with backoff while the database is away; None when it never came back.
 
@@ -210,7 +217,10 @@ def job_attempt_finish_retrying(*, job_id: int, token: str, result: CommandResul
             time.sleep(pause)
             pause = min(pause * 2, OUTCOME_BACKOFF_MAX_SECONDS)
             continue
-        journal_settle(token)
+        try:
+            journal_settle(token)
+        except OSError:  # the line stays; a replay finds the outcome written and drops it then
+            log.exception("job %s: the journal line of a written outcome could not be removed", job_id)
         return description
 
 
