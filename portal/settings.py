@@ -118,6 +118,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-portal.sqlite3")}
+else:
+    # A database that went away fails a connection within seconds: a worker renewing its lease never hangs on it.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -256,6 +259,10 @@ METRICS_COLLECTORS: list[str] = [
     "scheduling.cutoffs.metrics.cutoff_metrics",
 ]
 
+# Run by the `worker` process before its cluster starts (each returns what it did): the step outcomes a
+# worker of this host left in its journal are written (DOMAIN §5).
+WORKER_START_HOOKS: list[str] = ["scheduling.workflows.worker.journal_replay"]
+
 # Readiness (/healthz) beside the kernel's own: each returns (ready, fields shown), given the time.
 READINESS_CHECKS: list[str] = ["scheduling.workflows.selectors.dispatcher_readiness"]
 
@@ -288,9 +295,11 @@ Q_CLUSTER = {
     "poll": 0.5,
     "sync": env_bool("Q_SYNC", False),
 }
-# A PROCESSING task whose action has not finished by then lost its worker
-# (django-q2 kills a task at Q_TIMEOUT); the next tick puts it in ERROR.
-SCHEDULER_CLAIM_SECONDS = env_int("SCHEDULER_CLAIM_SECONDS", Q_CLUSTER["timeout"] + 60, minimum=10)
+# A PROCESSING task whose action has not finished by then lost its worker (or its broker task was
+# lost): the next tick puts it in ERROR, due again at once (DOMAIN §5). django-q2 stops an action
+# SCHEDULER_ACTION_TIMEOUT_SECONDS after it starts, so an action never outlives its claim.
+SCHEDULER_CLAIM_SECONDS = env_int("SCHEDULER_CLAIM_SECONDS", min(300, Q_CLUSTER["timeout"] + 60), minimum=20)
+SCHEDULER_ACTION_TIMEOUT_SECONDS = max(min(Q_CLUSTER["timeout"], SCHEDULER_CLAIM_SECONDS - 15), 5)
 if Q_BROKER == "redis":
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -304,7 +313,7 @@ DISPATCHER_POLL_MS = env_int("DISPATCHER_POLL_MS", 500, minimum=10)
 # Claimed jobs allowed to wait for a free worker at once: the queue stays short, due jobs go oldest first.
 DISPATCHER_QUEUE_AHEAD = env_int("DISPATCHER_QUEUE_AHEAD", Q_CLUSTER["workers"], minimum=1)
 # Zombie detection and the dispatcher's sign of life, every this many seconds.
-DISPATCHER_SWEEP_SECONDS = 10
+DISPATCHER_SWEEP_SECONDS = env_int("DISPATCHER_SWEEP_SECONDS", 10, minimum=1)
 # DISPATCHER_STALE opens when the dispatcher has left no sign of life for this long while the scheduler runs.
 DISPATCHER_STALE_SECONDS = env_int("DISPATCHER_STALE_SECONDS", 30, minimum=2 * DISPATCHER_SWEEP_SECONDS)
 # A step's command is stopped after this long; it must end before django-q2's own task timeout.
@@ -312,10 +321,25 @@ JOB_TIME_LIMIT_SECONDS = env_int("JOB_TIME_LIMIT_SECONDS", max(Q_CLUSTER["timeou
 # A worker that ends a step goes on with what is due (its job's next step first) for this long,
 # then hands over to the queue: a chain of short steps runs without a broker round-trip per step.
 JOB_WORKER_BUDGET_SECONDS = env_int("JOB_WORKER_BUDGET_SECONDS", 30, minimum=0)
-# A worker renews its lease on a running job this often x3; a lapsed lease makes the job a Zombie.
+# A worker renews its lease on a running job this often x3, by the database's clock (DOMAIN §5). A claimed
+# job no worker picked up within this long is due again (the broker lost its task); a Running job whose
+# lease lapsed, and is still lapsed JOB_ZOMBIE_CONFIRM_SECONDS after a sweep first saw it, is a Zombie.
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 30, minimum=3)
-# A claimed job not picked up by a worker within this long is a Zombie (the task was lost).
-JOB_QUEUE_GRACE_SECONDS = Q_CLUSTER["timeout"] + JOB_WORKER_BUDGET_SECONDS + JOB_LEASE_SECONDS
+# Longer than a worker needs to renew once the database is back (it retries every second meanwhile).
+JOB_ZOMBIE_CONFIRM_SECONDS = max(5, JOB_LEASE_SECONDS // 3)
+# A stopped step (time limit, lease taken, its worker stopping or dead) gets SIGTERM, then SIGKILL after this.
+STEP_KILL_GRACE_SECONDS = env_int("STEP_KILL_GRACE_SECONDS", 10, minimum=1)
+# A finished step's outcome is kept in this file (fsync'ed) until the database has it; every worker on
+# the host replays what is left there, so a step that finished is never run again because of an outage.
+STEP_JOURNAL_FILE = DATA_DIR / "step-outcomes.jsonl"
+# How long a worker tries to write an outcome before it leaves it to the journal's replay.
+JOB_OUTCOME_RETRY_SECONDS = env_int("JOB_OUTCOME_RETRY_SECONDS", 300, minimum=1)
+# A step's environment (DOMAIN §5): PATH, HOME, LANG, TZ, the job variables and the names listed here, nothing else.
+JOB_ENV_PASSTHROUGH = env_list("JOB_ENV_PASSTHROUGH")
+_NEVER_PASSED = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "EMAIL_HOST_PASSWORD", "METRICS_TOKEN", "DJANGO_SETTINGS_MODULE")
+for _name in JOB_ENV_PASSTHROUGH:
+    if _name in _NEVER_PASSED or _name.startswith(("AWS_", "PORTAL_")) or not _name.replace("_", "a").isalnum():
+        raise EnvError("JOB_ENV_PASSTHROUGH", ",".join(JOB_ENV_PASSTHROUGH), f"names of variables a step may see ({_name} is a setting of the portal or no name)")
 JOB_OUTPUT_TAIL_CHARS = env_int("JOB_OUTPUT_TAIL_CHARS", 4000, minimum=100)
 if JOB_TIME_LIMIT_SECONDS > Q_CLUSTER["timeout"]:
     raise EnvError("JOB_TIME_LIMIT_SECONDS", str(JOB_TIME_LIMIT_SECONDS), f"at most Q_TIMEOUT ({Q_CLUSTER['timeout']})")

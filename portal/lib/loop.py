@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import threading
+
+from portal.lib.stepguard import spawn_guarded
 
 
 class StopSignal:
@@ -27,19 +30,44 @@ class StopSignal:
         return self.event.wait(seconds)
 
 
-def run_shielded(argv: list[str]) -> int:
-    """Run ``argv`` in its own session; SIGTERM or SIGINT sent to us reaches only its main process.
+def run_shielded(argv: list[str], *, grace: float = 10.0) -> int:
+    """Run ``argv`` (django-q2's cluster) so that a stop reaches only its main process, then ends it whole.
 
-    django-q2's cluster stops cleanly (running tasks finish) when its main process
-    alone is signalled. A signal to the whole process group, as honcho, a terminal's
-    Ctrl-C or systemd send it, also reaches the cluster's workers, and the cluster
-    then hangs until it is killed, cutting running jobs short.
+    django-q2's cluster stops cleanly (running tasks finish) when its main process alone is
+    signalled; a signal to the whole process group, as honcho, a terminal's Ctrl-C or systemd
+    send it, also reaches the cluster's workers and the cluster then hangs. So the cluster runs
+    under ``stepguard`` in a session of its own: the first SIGTERM or SIGINT here goes to its main
+    process, and the whole cluster (its steps with it: each dies with its worker) is killed
+    ``grace`` seconds later if it has not stopped; a second signal kills it at once. Should this
+    process die, even by SIGKILL, the cluster gets the same treatment (a parent-death signal).
+
+    The cluster's output passes through this process instead of sharing its stdout: when a
+    process manager kills this process, its output pipe closes at once, so the manager sees it
+    stop (honcho otherwise goes on printing "sending SIGKILL" for as long as the cluster runs).
     """
-    child = subprocess.Popen(argv, start_new_session=True)
+    child = spawn_guarded(argv, grace=grace, term="main", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def relay() -> None:
+        out = getattr(sys.stdout, "buffer", None)
+        for chunk in iter(lambda: child.stdout.read1(65536), b""):
+            try:
+                if out is not None:
+                    out.write(chunk)
+                    out.flush()
+            except (OSError, ValueError):
+                pass
+
+    relaying = threading.Thread(target=relay, daemon=True)
+    relaying.start()
 
     def forward(signum, frame) -> None:
-        child.send_signal(signal.SIGTERM)
+        try:
+            child.send_signal(signal.SIGTERM)  # the guard: the first to the cluster's main process, a second kills it
+        except ProcessLookupError:
+            pass
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, forward)
-    return child.wait()
+    code = child.wait()
+    relaying.join(timeout=2)
+    return code

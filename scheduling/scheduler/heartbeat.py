@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from portal import clock
 from portal.alerts.watch import alerts_on_tick, heartbeat_ping
@@ -40,6 +41,7 @@ from scheduling.workflows.dispatcher import (
     generations_finalize,
     jobs_mark_zombies,
 )
+from scheduling.workflows.models import SchedulerControl
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +128,33 @@ def heartbeat_beat(*, now: dt.datetime, event: str) -> float | None:
         return (now - previous).total_seconds()
 
 
+def process_started_at() -> dt.datetime:
+    """When this portal process (or the one that started it, for django-q2's workers) started: wall clock."""
+    from scheduling.apps import PROCESS_STARTED_AT
+
+    raw = os.environ.get(PROCESS_STARTED_AT) or repr(time.time())
+    os.environ.setdefault(PROCESS_STARTED_AT, raw)
+    return dt.datetime.fromtimestamp(float(raw), tz=dt.UTC)
+
+
+def heartbeat_start_claim(started_at: dt.datetime | None = None) -> bool:
+    """Whether this process's first tick is E_HeartbeatStart: once per start of the portal's processes.
+
+    The start time of the processes is recorded by a conditional update; a start within
+    HEARTBEAT_SECONDS of the one recorded is the same start (the clock and the worker
+    started together), and a django-q2 worker started or recycled later inherits its
+    cluster's start time, so it never makes a second E_HeartbeatStart.
+    """
+    started_at = started_at or process_started_at()
+    SchedulerControl.load()
+    same_start = dt.timedelta(seconds=settings.HEARTBEAT_SECONDS)
+    return bool(
+        SchedulerControl.objects.filter(id=SchedulerControl.SINGLETON_ID)
+        .filter(Q(heartbeat_started_at__isnull=True) | Q(heartbeat_started_at__lt=started_at - same_start))
+        .update(heartbeat_started_at=started_at)
+    )
+
+
 def _start_enabled_inactive(event: str) -> int:
     started = 0
     for task in SchedulerTask.objects.filter(state=TaskState.INACTIVE, enabled=True):
@@ -142,7 +171,8 @@ def _expire_claims(now: dt.datetime, event: str) -> int:
             "its worker was lost"
         )
         with transaction.atomic():
-            expired += task_to_error(task, event=event, error=error, expect={"claim_token": task.claim_token})
+            # Due again at once (DOMAIN §5): a lost hand-over or a vanished worker is no reason to wait longer.
+            expired += task_to_error(task, event=event, error=error, expect={"claim_token": task.claim_token}, retry_at=now)
     return expired
 
 
@@ -176,7 +206,16 @@ def _tick_task(task: SchedulerTask, *, now: dt.datetime, event: str, inline: boo
     elif inline:
         report.count(scheduler_task_run_claimed(task_id=task.id, token=token))
     else:
-        scheduler_task_hand_off(task_id=task.id, token=token)
+        try:
+            scheduler_task_hand_off(task_id=task.id, token=token)
+        except Exception as exc:  # noqa: BLE001  - whatever the broker raises, the claim must not stay
+            # The broker refused it (Redis restarting): the claim goes, the task is due again at the next tick.
+            log.warning("heartbeat: scheduler task %s could not be handed to a worker: %s", task.name, exc)
+            task.state = TaskState.PROCESSING
+            with transaction.atomic():
+                task_to_error(task, event=event, error=f"not handed to a worker: {exc}"[:4000], expect={"claim_token": token}, retry_at=now)
+            report.count("not handed off")
+            return
         report.handed_off += 1
 
 
@@ -229,16 +268,20 @@ def heartbeat_loop(*, stop: StopSignal, interval_seconds: float | None = None) -
     short); a tick that fails (database away) is logged and the loop goes on.
     """
     interval = interval_seconds or settings.HEARTBEAT_SECONDS
-    event = TaskEvent.HEARTBEAT_START
+    event = None  # the first tick that reaches the database decides: E_HeartbeatStart once per portal start
     deadline = time.monotonic()
     while not stop.stopped:
         if not connection.in_atomic_block:  # a long-lived process: drop connections the database timed out
             close_old_connections()
         try:
+            if event is None:
+                event = TaskEvent.HEARTBEAT_START if heartbeat_start_claim() else TaskEvent.HEARTBEAT
             log.info("heartbeat: %s", heartbeat_tick(event=event, inline=False))
             event = TaskEvent.HEARTBEAT
         except Exception:
             log.exception("heartbeat: tick failed; trying again at the next interval")
+            if not connection.in_atomic_block:
+                connection.close()  # a connection the database outage broke: the next tick opens a new one
         deadline += interval
         if deadline < time.monotonic():
             deadline = time.monotonic()

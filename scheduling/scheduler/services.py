@@ -137,11 +137,11 @@ def _error_text(exc: BaseException) -> str:
     return text[:4000]
 
 
-def task_to_error(task: SchedulerTask, *, event: str, error: str, expect: Mapping, actor=None) -> bool:
-    """ERROR with the error kept and the next retry after a backoff that grows with each failure."""
+def task_to_error(task: SchedulerTask, *, event: str, error: str, expect: Mapping, actor=None, retry_at: dt.datetime | None = None) -> bool:
+    """ERROR with the error kept and the next retry after a backoff that grows with each failure (or at ``retry_at``)."""
     now = clock.now()
     failures = task.consecutive_failures + 1
-    retry_at = now + SchedulerTask.retry_delay(failures)
+    retry_at = retry_at or now + SchedulerTask.retry_delay(failures)
     return task_move(
         task,
         to_state=TaskState.ERROR,
@@ -224,7 +224,10 @@ def scheduler_task_hand_off(*, task_id: int, token: uuid.UUID) -> None:
     """Give a claimed task to a django-q2 worker (the claim is committed already)."""
     from django_q.tasks import async_task
 
-    async_task(RUN_CLAIMED_TASK, task_id, str(token), task_name=f"scheduler-task-{task_id}-{token}")
+    # Stopped by django-q2 before its claim expires: a claim that expires means a lost task or worker.
+    async_task(
+        RUN_CLAIMED_TASK, task_id, str(token), task_name=f"scheduler-task-{task_id}-{token}", timeout=settings.SCHEDULER_ACTION_TIMEOUT_SECONDS
+    )
 
 
 # --- operator commands --------------------------------------------------------------

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from scheduling.scheduler.heartbeat import heartbeat_tick
+from scheduling.scheduler.heartbeat import heartbeat_start_claim, heartbeat_tick
 from scheduling.scheduler.models import TaskEvent
 from scheduling.scheduler.services import scheduler_task_run_claimed
 
-# The first heartbeat a worker process runs is the start of that process
-# (E_HeartbeatStart: recovery); the schedule's later ticks are E_Heartbeat.
+# Whether this worker process has ticked already (then its ticks are E_Heartbeat without asking).
 _started = False
 
 
 def heartbeat() -> str:
-    """The schedule's tick, a safety net beside the `clock` loop: claims are shared, so never twice."""
+    """The schedule's tick, a safety net beside the `clock` loop: claims are shared, so never twice.
+
+    Its first tick in a worker is E_HeartbeatStart only when no tick was one since the portal's
+    processes started (``heartbeat_start_claim``): a worker started or recycled by django-q2 is no
+    start of the portal.
+    """
     global _started
-    event = TaskEvent.HEARTBEAT if _started else TaskEvent.HEARTBEAT_START
+    event = TaskEvent.HEARTBEAT if _started or not heartbeat_start_claim() else TaskEvent.HEARTBEAT_START
     report = heartbeat_tick(event=event, inline=False)
     _started = True
     return str(report)

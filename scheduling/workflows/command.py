@@ -1,9 +1,13 @@
-"""Run one step's command: no shell, a time limit, the output's tail kept.
+"""Run one step's command: no shell, a time limit, the output's tail kept, one process group.
 
-Pure code, no Django. The caller passes ``still_ours``, asked every few seconds
-while the command runs (the worker renews its lease on the job there); when it
-answers False the job was taken from this worker (declared Zombie, reset), so
-the command is stopped rather than left to race a new attempt.
+Pure code, no Django. The command runs under ``stepguard`` (DOMAIN §5): a session and
+process group of its own that gets SIGTERM, then SIGKILL after the grace, when this
+process stops it or dies (a parent-death signal), so no process of a step outlives its
+worker. The caller passes ``still_ours``, asked every few seconds while the command
+runs (the worker renews its lease on the job there): True, it is; None, it cannot
+tell (the database is away: the command goes on and it is asked again soon); False,
+the job was taken from this worker (declared Zombie, reset), so the command is stopped
+rather than left to race a new attempt.
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from portal.lib.stepguard import spawn_guarded
+
 # What a shell would answer for a program it cannot find or cannot execute.
 NOT_FOUND = 127
 NOT_EXECUTABLE = 126
-# How long a stopped command gets between SIGTERM and SIGKILL.
-KILL_GRACE_SECONDS = 5.0
+# How long a stopped command gets between SIGTERM and SIGKILL (the worker passes STEP_KILL_GRACE_SECONDS).
+KILL_GRACE_SECONDS = 10.0
+# Asked again this soon when ``still_ours`` could not tell.
+RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -53,21 +61,23 @@ class _Tail:
         return bytes(self.buffer[-self.limit :]).decode("utf-8", errors="replace")[-chars:]
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM the command's whole process group, SIGKILL it after a grace period."""
-    for sig, grace in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, None)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        if grace is None:
-            process.wait()
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+def _stop(process: subprocess.Popen, grace: float) -> None:
+    """Stop the command's whole process group: its guard sends SIGTERM, then SIGKILL after ``grace``.
+
+    The guard itself is signalled, not the group, so every process of the step gets one SIGTERM;
+    should the guard not end the group in time, SIGKILL goes to the group from here.
+    """
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=grace + 5)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def run_command(
@@ -77,20 +87,21 @@ def run_command(
     env: dict[str, str],
     time_limit: float,
     tail_chars: int,
-    still_ours: Callable[[], bool],
+    still_ours: Callable[[], bool | None],
     check_every: float,
+    kill_grace: float = KILL_GRACE_SECONDS,
 ) -> CommandResult:
     try:
-        process = subprocess.Popen(
+        process = spawn_guarded(
             argv,
+            grace=kill_grace,
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so a time limit stops its children too
         )
-    except FileNotFoundError as exc:
+    except FileNotFoundError as exc:  # the directory, or the guard's interpreter
         return CommandResult(NOT_FOUND, f"cannot run {argv[0]!r}: {exc.strerror}\n")
     except OSError as exc:
         return CommandResult(NOT_EXECUTABLE, f"cannot run {argv[0]!r}: {exc.strerror}\n")
@@ -110,17 +121,18 @@ def run_command(
             if now >= deadline:
                 timed_out = True
                 note = f"\n[portal] time limit of {time_limit:g} s exceeded: command stopped\n"
-                _stop(process)
+                _stop(process, kill_grace)
                 break
             if now >= next_check:
-                next_check = now + check_every
-                if not still_ours():
+                ours = still_ours()
+                next_check = time.monotonic() + (check_every if ours is not None else min(check_every, RETRY_SECONDS))
+                if ours is False:
                     abandoned = True
                     note = "\n[portal] the job was taken from this worker: command stopped\n"
-                    _stop(process)
+                    _stop(process, kill_grace)
                     break
     finally:
         if process.poll() is None:  # interrupted (the worker itself is being stopped)
-            _stop(process)
+            _stop(process, kill_grace)
     output = tail.text(tail_chars) + note
     return CommandResult(process.returncode, output[-tail_chars:], timed_out=timed_out, abandoned=abandoned)

@@ -7,8 +7,9 @@ import datetime as dt
 
 from portal import clock
 from scheduling.workflows.dispatcher import jobs_claim_due, jobs_mark_zombies
-from scheduling.workflows.models import Job, Spool
+from scheduling.workflows.models import Job, JobAttempt, Spool, db_now_plus
 from scheduling.workflows.services import job_add, job_comment, job_start, workflow_load
+from scheduling.workflows.worker import job_attempt_pick
 
 DEMO_SPOOL = "demo"
 DEMO_WORKFLOW = "workflows/demo.ini"
@@ -43,9 +44,12 @@ def load_payroll_demo() -> str:
 
 def _lose_its_worker(job: Job) -> None:
     """As a host that died mid-step leaves it: claimed, started by a worker that renews its lease no more."""
-    jobs_claim_due(limit=1, only_job_id=job.id)
+    [(_, token, _)] = jobs_claim_due(limit=1, only_job_id=job.id)
+    job_attempt_pick(job.id, str(token))
     now = clock.now()
+    # Its lease lapsed five minutes ago by the database's clock, and a sweep has seen it lapsed since.
     Job.objects.filter(id=job.id).update(
-        started_at=now - dt.timedelta(minutes=7), worker="batch-host-2:4711", lease_until=now - dt.timedelta(minutes=5)
+        started_at=now - dt.timedelta(minutes=7), worker="batch-host-2:4711", lease_until=db_now_plus(-300), lapse_seen_at=db_now_plus(-300)
     )
+    JobAttempt.objects.filter(claim_token=token).update(started_at=now - dt.timedelta(minutes=7), worker="batch-host-2:4711")
     jobs_mark_zombies()

@@ -13,17 +13,20 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Now
 
 from portal import clock
 from portal.lib.times import iso_utc
 from scheduling.workflows.alerts import dispatcher_sign_of_life, job_status_follow
 from scheduling.workflows.models import (
+    CLAIM_LAPSED,
     Job,
     JobAttempt,
     JobOrigin,
     JobStatus,
     SchedulerControl,
     Spool,
+    db_now_plus,
 )
 from scheduling.workflows.services import job_create
 from scheduling.workflows.workflow import Step
@@ -38,45 +41,31 @@ RUN_TASK = "scheduling.workflows.tasks.run_job"
 # --- zombies and finalize ----------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _worker_gone(job: Job, now: dt.datetime, host: str) -> str | None:
-    """Why a Running job has no live worker, or None while it may still have one."""
-    if job.lease_until is None or job.lease_until < now:
-        return f"no live worker: its lease ended at {iso_utc(job.lease_until)}"
-    worker_host, _, pid = job.worker.rpartition(":")
-    if worker_host == host and pid.isdigit() and not _pid_alive(int(pid)):
-        return f"no live worker: process {job.worker} is gone"
-    return None
-
-
 def jobs_mark_zombies() -> int:
-    """Running jobs whose worker is gone become Zombie (at dispatcher start-up and every few seconds).
+    """Running jobs whose worker is gone become Zombie (at dispatcher start-up, every sweep, E_HeartbeatStart).
 
-    A worker renews its lease on the job while the command runs; a lapsed lease
-    means the worker died (or lost the database). On this host a worker's
-    process id is checked too, so a restart finds its orphans at once.
+    A lapsed lease is the only proof (DOMAIN §5): a worker renews its lease by the
+    database's clock while its step runs, and its step dies with it (a parent-death
+    signal, the group killed), so a lapsed lease means no process of the step is left.
+    A host and PID are never looked at: workers run on other hosts, in containers and
+    PID namespaces. A lease found lapsed is a Zombie only when it is still lapsed
+    JOB_ZOMBIE_CONFIRM_SECONDS after a sweep first saw it: after a database outage every
+    live worker renews within seconds, before any of its jobs is declared lost.
     """
     now = clock.now()
-    host = socket.gethostname()
+    lapsed = Job.objects.running().filter(CLAIM_LAPSED)
+    lapsed.filter(lapse_seen_at__isnull=True).update(lapse_seen_at=Now())
     found = 0
-    for job in Job.objects.running().select_related("spool").only(
+    confirmed = lapsed.filter(lapse_seen_at__lte=db_now_plus(-settings.JOB_ZOMBIE_CONFIRM_SECONDS))
+    for job in confirmed.select_related("spool").only(
         "id", "claim_token", "lease_until", "worker", "generation", "state", "type", "spool__name"
     ):
-        why = _worker_gone(job, now, host)
-        if why is None:
-            continue
+        why = f"no live worker: the lease of {job.worker or 'its worker'} ended at {iso_utc(job.lease_until)}"
         with transaction.atomic():
-            if Job.objects.filter(id=job.id, status=S.RUNNING, claim_token=job.claim_token).update(
-                status=S.ZOMBIE, claim_token=None, lease_until=None, updated_at=now
+            if (
+                Job.objects.filter(CLAIM_LAPSED, id=job.id, status=S.RUNNING, claim_token=job.claim_token)
+                .filter(lapse_seen_at__lte=db_now_plus(-settings.JOB_ZOMBIE_CONFIRM_SECONDS))
+                .update(status=S.ZOMBIE, claim_token=None, lease_until=None, lapse_seen_at=None, updated_at=now)
             ):
                 JobAttempt.objects.filter(claim_token=job.claim_token).update(
                     finished_at=now, outcome=f"Zombie: {why}"[:200], status_after=S.ZOMBIE
@@ -196,7 +185,8 @@ def _spools_readable(spools: dict[int, Spool]) -> dict[int, Spool]:
 
 
 def _running_by_state() -> Counter:
-    return Counter(dict(Job.objects.running().values_list("state").annotate(n=models.Count("id")).order_by()))
+    """Jobs holding a place of their step's parallel limit: Running, or claimed for a worker."""
+    return Counter(dict(Job.objects.occupying().values_list("state").annotate(n=models.Count("id")).order_by()))
 
 
 def scheduler_is_shut_down() -> bool:
@@ -251,10 +241,10 @@ def jobs_dispatch(*, first_job_id: int | None = None, extra: int = 0, limit: int
     """Claim due jobs whose gates pass and hand each to a django-q2 worker; return how many.
 
     The dispatcher loop calls it every DISPATCHER_POLL_MS. At most
-    DISPATCHER_QUEUE_AHEAD claimed jobs wait for a worker at any time, so the
-    queue stays short and a Running job is nearly always really running; a
-    worker that ends its time budget hands its job's next step over with
-    ``first_job_id`` and ``extra=1, limit=1`` (the worker it frees).
+    DISPATCHER_QUEUE_AHEAD claimed jobs wait for a worker at any time (Waiting,
+    "a free worker"), so the queue stays short; a worker that ends its time
+    budget hands its job's next step over with ``first_job_id`` and
+    ``extra=1, limit=1`` (the worker it frees).
     """
     if scheduler_is_shut_down():
         return 0
@@ -277,28 +267,30 @@ def _job_step_missing(job: Job, spool: Spool, now: dt.datetime) -> None:
 
 
 def _job_claim(*, job: Job, spool: Spool, step: Step, now: dt.datetime) -> uuid.UUID | None:
-    """Waiting -> Running with a conditional update; None when another dispatcher was first or a gate closed."""
+    """Claim a due job for a worker with a conditional update; None when another dispatcher was first or a gate closed.
+
+    The job stays Waiting ("a free worker") until a worker picks the claim up and
+    starts the step (``worker.job_attempt_pick``). The claim holds for
+    JOB_LEASE_SECONDS by the database's clock: a claim no worker took by then (the
+    broker lost the task, the dispatcher died before the hand-over) is claimed again,
+    so the job is due again within JOB_LEASE_SECONDS and never Zombie.
+    """
     token = uuid.uuid4()
     with transaction.atomic():
         if step.parallel is not None:
             # Count and claim under one lock, so two dispatchers never both fill the last slot of a step.
             SchedulerControl.objects.select_for_update().get_or_create(id=SchedulerControl.SINGLETON_ID)
-            if Job.objects.running().filter(state=step.number).count() >= step.parallel:
+            if Job.objects.occupying().filter(state=step.number).exclude(id=job.id).count() >= step.parallel:
                 return None
-        claimed = Job.objects.filter(id=job.id, status=S.WAITING, timestamp__lte=now).update(
-            status=S.RUNNING,
-            claim_token=token,
-            lease_until=now + dt.timedelta(seconds=settings.JOB_QUEUE_GRACE_SECONDS),
-            started_at=None,
-            finished_at=None,
-            return_code=None,  # the previous attempt's stay in the history
-            output_tail="",
-            worker="",
-            ignore_time_window=False,
-            updated_at=now,
+        claimed = Job.objects.due(now).filter(id=job.id).update(
+            claim_token=token, lease_until=db_now_plus(settings.JOB_LEASE_SECONDS), updated_at=now
         )
         if claimed != 1:
             return None
+        # A claim that lapsed before any worker took it leaves no attempt behind: it never ran.
+        lapsed = JobAttempt.objects.filter(job_id=job.id, started_at__isnull=True, finished_at__isnull=True).exclude(claim_token=token)
+        if lapsed.delete()[0]:
+            log.warning("job %s: the claim no worker picked up within %s s is claimed again", job.id, settings.JOB_LEASE_SECONDS)
         JobAttempt.objects.create(
             job_id=job.id,
             state=job.state,
@@ -310,6 +302,18 @@ def _job_claim(*, job: Job, spool: Spool, step: Step, now: dt.datetime) -> uuid.
             claimed_at=now,
         )
     return token
+
+
+def job_claim_release(job_id: int, token: uuid.UUID | str, why: str) -> bool:
+    """Give a claim no worker has started back (the broker refused it, an operator changed the job)."""
+    with transaction.atomic():
+        released = Job.objects.filter(id=job_id, claim_token=token, status=S.WAITING).update(
+            claim_token=None, lease_until=None, updated_at=clock.now()
+        )
+        JobAttempt.objects.filter(claim_token=token, started_at__isnull=True).delete()
+    if released:
+        log.info("job %s: claim released: %s", job_id, why)
+    return bool(released)
 
 
 def _job_enqueue(job: Job, token: uuid.UUID, step: Step) -> None:
@@ -327,10 +331,7 @@ def _job_enqueue(job: Job, token: uuid.UUID, step: Step) -> None:
         )
     except Exception:
         # The broker refused it: give the job back, so the next cycle tries again.
-        if Job.objects.filter(id=job.id, claim_token=token, status=S.RUNNING, started_at__isnull=True).update(
-            status=S.WAITING, claim_token=None, lease_until=None, updated_at=clock.now()
-        ):
-            JobAttempt.objects.filter(claim_token=token).update(outcome="not queued: the broker refused the task", status_after=S.WAITING)
+        job_claim_release(job.id, token, "the broker refused the task")
         raise
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Now
 
 from portal import clock
 from portal.lib.times import iso_utc
@@ -120,16 +121,33 @@ class Outcome:
     new_generation_step: int | None = None
 
 
+def db_now_plus(seconds: float) -> models.Expression:
+    """The database's clock plus ``seconds``: leases are judged by one clock, never a host's (DOMAIN §5)."""
+    return models.ExpressionWrapper(Now() + dt.timedelta(seconds=seconds), output_field=models.DateTimeField())
+
+
+# A claim whose hand-over lease has lapsed: no worker picked it up in time (the broker lost the task).
+CLAIM_LAPSED = models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=Now())
+# A claim a worker may still pick up.
+CLAIM_LIVE = models.Q(claim_token__isnull=False, lease_until__gte=Now())
+
+
 class JobQuerySet(models.QuerySet):
     def running(self) -> JobQuerySet:
+        """Started by a worker, which holds its lease (DOMAIN §5: Running only once a worker has the step)."""
         return self.filter(status=JobStatus.RUNNING)
 
     def queued(self) -> JobQuerySet:
-        """Claimed by a dispatcher, not yet picked up by a worker."""
-        return self.running().filter(started_at__isnull=True)
+        """Claimed by a dispatcher, not yet picked up by a worker: Waiting "for a free worker"."""
+        return self.filter(CLAIM_LIVE, status=JobStatus.WAITING)
+
+    def occupying(self) -> JobQuerySet:
+        """Jobs that hold a place of their step's ``parallel`` limit: Running, or claimed for a worker."""
+        return self.filter(models.Q(status=JobStatus.RUNNING) | models.Q(CLAIM_LIVE, status=JobStatus.WAITING))
 
     def due(self, now: dt.datetime) -> JobQuerySet:
-        return self.filter(status=JobStatus.WAITING, timestamp__lte=now)
+        """Waiting, its time come, and not claimed (or its claim lapsed before any worker took it)."""
+        return self.filter(models.Q(claim_token__isnull=True) | CLAIM_LAPSED, status=JobStatus.WAITING, timestamp__lte=now)
 
     def needing_attention(self) -> JobQuerySet:
         """DOMAIN §6: every job in Error or Zombie, and every Running job whose stop flag waits for its attempt to end."""
@@ -156,9 +174,12 @@ class Job(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     return_code = models.IntegerField(null=True, blank=True)
     output_tail = models.TextField(blank=True)
-    # The claim of the current attempt: who holds it and until when (the liveness lease).
+    # The claim of the current attempt: who holds it and until when, by the database's clock. Waiting:
+    # the hand-over lease (a worker must pick it up by then); Running: the worker's liveness lease.
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # When a sweep first saw the lease of a Running job lapsed (database clock); a renewal clears it.
+    lapse_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the worker running it")
 
     objects = JobQuerySet.as_manager()
@@ -284,6 +305,8 @@ class SchedulerControl(models.Model):
     changed_by = models.CharField(max_length=150, blank=True)
     reason = models.TextField(blank=True)
     dispatcher_seen_at = models.DateTimeField(null=True, blank=True)
+    # The start time of the portal processes whose first heartbeat tick was E_HeartbeatStart (wall clock).
+    heartbeat_started_at = models.DateTimeField(null=True, blank=True)
 
     SINGLETON_ID = 1
 

@@ -60,7 +60,7 @@ class JobGates:
 
     now: dt.datetime
     shut_down: bool
-    running: dict[int, list[int]]  # step number -> its Running jobs' ids (parallel counts across spools)
+    running: dict[int, list[int]]  # step number -> its Running (or claimed) jobs' ids (parallel counts across spools)
 
     def waiting_for(self, job: Job) -> str | None:
         if job.status != JobStatus.WAITING or job.timestamp > self.now:
@@ -85,7 +85,7 @@ class JobGates:
 def job_gates() -> JobGates:
     """Two small queries whatever the number of jobs: the scheduler switch and the Running jobs."""
     running: dict[int, list[int]] = defaultdict(list)
-    for state, job_id in Job.objects.running().order_by("id").values_list("state", "id"):
+    for state, job_id in Job.objects.occupying().order_by("id").values_list("state", "id"):
         running[state].append(job_id)
     return JobGates(now=clock.now(), shut_down=scheduler_state().shut_down, running=dict(running))
 

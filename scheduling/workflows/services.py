@@ -27,6 +27,7 @@ from scheduling.workflows.ini import IniError, file_text
 from scheduling.workflows.models import (
     COMMAND_ALLOWED_FROM,
     Job,
+    JobAttempt,
     JobOrigin,
     JobStatus,
     SchedulerControl,
@@ -292,8 +293,14 @@ def _job_command(*, job: Job | int, command: str, actor, reason: str, changes: C
             if not current.allows(command):
                 raise JobConflict(current, command)
             fields = changes(current) | {"updated_at": clock.now()}
-            if Job.objects.filter(id=job_id, status=current.status).update(**fields) != 1:
+            # A claim no worker has started yet does not outlive a command that changes the job (DOMAIN §5).
+            dropped = current.claim_token if current.status == S.WAITING and command != "comment" else None
+            if dropped is not None:
+                fields |= {"claim_token": None, "lease_until": None}
+            if Job.objects.filter(id=job_id, status=current.status, claim_token=current.claim_token).update(**fields) != 1:
                 continue
+            if dropped is not None:
+                JobAttempt.objects.filter(claim_token=dropped, started_at__isnull=True).delete()
             before = _job_snapshot(current)
             for name, value in fields.items():
                 setattr(current, name, value)
@@ -333,7 +340,7 @@ def job_reset(*, job: Job | int, actor, at: dt.datetime | None = None, reason: s
         command="reset",
         actor=actor,
         reason=reason,
-        changes=lambda j: {"status": S.WAITING, "attempt": 1, "timestamp": at or clock.now(), "stop_flag": False, "worker": ""},
+        changes=lambda j: {"status": S.WAITING, "attempt": 1, "timestamp": at or clock.now(), "stop_flag": False, "worker": "", "lapse_seen_at": None},
     )
 
 

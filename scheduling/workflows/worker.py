@@ -1,25 +1,34 @@
-"""The worker (DOMAIN §3, §5): runs one claimed step, renews its lease and records the outcome."""
+"""The worker (DOMAIN §3, §5): runs one claimed step, renews its lease and records the outcome.
+
+A step runs in a process group of its own that dies with this worker (``command.run_command``
+and ``stepguard``). The lease is renewed by the database's clock; a renewal that cannot reach
+the database leaves the step running and is tried again (the lease is lost only when another
+process took the job over). A finished step's outcome goes to the local journal first, then to
+the database with retries; what a dead worker left in the journal is written by the next.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import time
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 
 from portal import clock
+from portal.lib.times import iso_utc
 from portal.logs import log_scope
 from scheduling.workflows.alerts import job_attempt_observed
 from scheduling.workflows.command import CommandResult, run_command
 from scheduling.workflows.dispatcher import jobs_claim_due, jobs_dispatch, scheduler_is_shut_down, worker_identity
+from scheduling.workflows.journal import journal_entries, journal_record, journal_settle
 from scheduling.workflows.models import (
     Job,
     JobAttempt,
     JobOrigin,
     JobStatus,
+    db_now_plus,
 )
 from scheduling.workflows.services import job_create
 from scheduling.workflows.workflow import Workflow
@@ -27,19 +36,44 @@ from scheduling.workflows.workflow import Workflow
 log = logging.getLogger(__name__)
 
 S = JobStatus
+# DOMAIN §5: what a step's environment holds besides the job variables and JOB_ENV_PASSTHROUGH.
+STEP_ENV_NAMES = ("PATH", "HOME", "LANG", "TZ")
+# Outcome writes back off up to this many seconds between tries: a worker writes soon after the
+# database is back, well within JOB_ZOMBIE_CONFIRM_SECONDS.
+OUTCOME_BACKOFF_MAX_SECONDS = 2.0
 
 
 # --- the worker ----------------------------------------------------------------------------
 
 
-def _lease_renew(job_id: int, token: str) -> bool:
-    """Renew the liveness lease; False when the job is no longer this worker's."""
-    until = clock.now() + dt.timedelta(seconds=settings.JOB_LEASE_SECONDS)
-    return bool(Job.objects.filter(id=job_id, claim_token=token, status=S.RUNNING).update(lease_until=until))
+def _reconnect() -> None:
+    """Drop a connection the database outage broke; the next query opens a new one."""
+    if connection.in_atomic_block:
+        return
+    try:
+        connection.close()
+    except DatabaseError:
+        pass
+
+
+def _lease_renew(job_id: int, token: str) -> bool | None:
+    """Renew the liveness lease: True; False when the job is no longer this worker's; None when the database cannot tell."""
+    try:
+        return bool(
+            Job.objects.filter(id=job_id, claim_token=token, status=S.RUNNING).update(
+                lease_until=db_now_plus(settings.JOB_LEASE_SECONDS), lapse_seen_at=None
+            )
+        )
+    except DatabaseError as exc:
+        log.warning("job %s: the lease cannot be renewed now (%s); the step goes on, trying again", job_id, exc)
+        _reconnect()
+        return None
 
 
 def _command_env(job: Job, attempt: JobAttempt) -> dict[str, str]:
-    env = dict(os.environ)
+    """PATH, HOME, LANG, TZ, the job variables and JOB_ENV_PASSTHROUGH: nothing else of the portal's environment."""
+    names = STEP_ENV_NAMES + tuple(settings.JOB_ENV_PASSTHROUGH)
+    env = {name: os.environ[name] for name in names if name in os.environ}
     env.update(
         PORTAL_JOB_ID=str(job.id),
         PORTAL_SPOOL=job.spool.name,
@@ -58,14 +92,19 @@ def job_run(*, job_id: int, token: str) -> str:
     worker, else with the oldest due job (each claimed as the dispatcher claims).
     It does so for JOB_WORKER_BUDGET_SECONDS, then hands the next step to the
     queue and returns, so no task outlives its time limit and the pool turns over.
+    First it writes what a worker of this host left in the outcome journal.
     """
+    journal_replay()
     began = time.monotonic()
     done: list[str] = []
     claim: tuple[int, str] | None = (job_id, str(token))
     while claim is not None:
         job_id, token = claim
         with log_scope(job=job_id):
-            done.append(_attempt_run(job_id, token))
+            summary, written = _attempt_run(job_id, token)
+            done.append(summary)
+        if not written:
+            break  # the database is away: the journal keeps the outcome, the next worker writes it
         if time.monotonic() - began >= settings.JOB_WORKER_BUDGET_SECONDS:
             jobs_dispatch(first_job_id=job_id, extra=1, limit=1)
             break
@@ -88,16 +127,37 @@ def _next_claim_for_worker(job_id: int) -> tuple[int, str] | None:
     return (other[0][0].id, str(other[0][1])) if other else None
 
 
-def _attempt_run(job_id: int, token: str) -> str:
-    """Pick up a claimed attempt (once, whoever is first), run its command and record the outcome."""
+def job_attempt_pick(job_id: int, token: str) -> bool:
+    """Waiting with this claim -> Running on this worker (once, whoever is first): the step starts now."""
     now = clock.now()
     me = worker_identity()
-    picked = Job.objects.filter(id=job_id, claim_token=token, status=S.RUNNING, started_at__isnull=True).update(
-        started_at=now, worker=me, lease_until=now + dt.timedelta(seconds=settings.JOB_LEASE_SECONDS), updated_at=now
-    )
-    if not picked:
-        return f"job {job_id}: picked up elsewhere, or the claim is gone (Zombie, reset); nothing done"
-    JobAttempt.objects.filter(claim_token=token).update(started_at=now, worker=me)
+    with transaction.atomic():
+        picked = Job.objects.filter(id=job_id, claim_token=token, status=S.WAITING).update(
+            status=S.RUNNING,
+            started_at=now,
+            finished_at=None,
+            return_code=None,  # the previous attempt's stay in the history
+            output_tail="",
+            worker=me,
+            ignore_time_window=False,
+            lease_until=db_now_plus(settings.JOB_LEASE_SECONDS),
+            lapse_seen_at=None,
+            updated_at=now,
+        )
+        if picked:
+            JobAttempt.objects.filter(claim_token=token).update(started_at=now, worker=me)
+    return bool(picked)
+
+
+def _attempt_run(job_id: int, token: str) -> tuple[str, bool]:
+    """Pick up a claimed attempt, run its command and record the outcome; (summary, outcome written)."""
+    if not job_attempt_pick(job_id, token):
+        return f"job {job_id}: picked up elsewhere, or the claim is gone (lapsed, paused, Zombie, reset); nothing done", True
+    return job_attempt_execute(job_id, token)
+
+
+def job_attempt_execute(job_id: int, token: str) -> tuple[str, bool]:
+    """Run the command of an attempt this worker picked up, then record its outcome (journal, database)."""
     attempt = JobAttempt.objects.select_related("job__spool").get(claim_token=token)
     result = run_command(
         attempt.command,
@@ -107,9 +167,98 @@ def _attempt_run(job_id: int, token: str) -> str:
         tail_chars=settings.JOB_OUTPUT_TAIL_CHARS,
         still_ours=lambda: _lease_renew(job_id, token),
         check_every=max(settings.JOB_LEASE_SECONDS / 3, 0.5),
+        kill_grace=settings.STEP_KILL_GRACE_SECONDS,
     )
-    description = job_attempt_finish(job_id=job_id, token=token, result=result)
-    return f"job {job_id}: return code {result.return_code}, {description}"
+    _journal_keep(
+        {
+            "token": str(token),
+            "job": job_id,
+            "spool": attempt.job.spool.name,
+            "generation": attempt.job.generation,
+            "state": attempt.state,
+            "attempt": attempt.attempt,
+            "return_code": result.return_code,
+            "output_tail": result.output_tail,
+            "timed_out": result.timed_out,
+            "abandoned": result.abandoned,
+            "finished": iso_utc(clock.now()),
+            "worker": worker_identity(),
+        }
+    )
+    description = job_attempt_finish_retrying(job_id=job_id, token=token, result=result)
+    if description is None:
+        return f"job {job_id}: return code {result.return_code}, outcome kept in the journal (database away)", False
+    return f"job {job_id}: return code {result.return_code}, {description}", True
+
+
+def _journal_keep(entry: dict) -> None:
+    try:
+        journal_record(entry)
+    except OSError:  # a full or read-only disk: the outcome still goes to the database, only without its safety copy
+        log.exception("job %s: the outcome could not be kept in the journal", entry["job"])
+
+
+def job_attempt_finish_retrying(*, job_id: int, token: str, result: CommandResult, seconds: float | None = None) -> str | None:
+    """Write the outcome, trying again with backoff while the database is away; None when it never came back.
+
+    The journal line goes once the database has the outcome.
+    """
+    deadline = time.monotonic() + (settings.JOB_OUTCOME_RETRY_SECONDS if seconds is None else seconds)
+    pause = 0.25
+    while True:
+        try:
+            description = job_attempt_finish(job_id=job_id, token=token, result=result)
+        except DatabaseError as exc:
+            if time.monotonic() >= deadline:
+                log.error("job %s: the outcome could not be written (%s); the journal keeps it", job_id, exc)
+                return None
+            log.warning("job %s: the outcome cannot be written now (%s); trying again in %.2g s", job_id, exc, pause)
+            _reconnect()
+            time.sleep(pause)
+            pause = min(pause * 2, OUTCOME_BACKOFF_MAX_SECONDS)
+            continue
+        try:
+            journal_settle(token)
+        except OSError:  # the line stays; a replay finds the outcome written and drops it then
+            log.exception("job %s: the journal line of a written outcome could not be removed", job_id)
+        return description
+
+
+def journal_replay() -> int:
+    """Write the outcomes a worker of this host left in the journal; how many were written now.
+
+    Run by every worker task before its own, and by the `worker` process at start. An outcome
+    the database has already (its attempt has a return code) only leaves the journal.
+    """
+    try:
+        entries = journal_entries()
+    except OSError:
+        log.exception("the step outcome journal cannot be read")
+        return 0
+    try:
+        return _replay(entries)
+    except DatabaseError as exc:
+        log.warning("the step outcome journal is replayed later: %s", exc)
+        _reconnect()
+        return 0
+
+
+def _replay(entries: list[dict]) -> int:
+    written = 0
+    for entry in entries:
+        result = CommandResult(
+            int(entry["return_code"]), str(entry.get("output_tail", "")), bool(entry.get("timed_out")), bool(entry.get("abandoned"))
+        )
+        with log_scope(job=entry.get("job")):
+            if not JobAttempt.objects.filter(claim_token=entry["token"]).exists():
+                journal_settle(entry["token"])  # pruned or never ours: nothing to write
+                continue
+            description = job_attempt_finish_retrying(job_id=int(entry["job"]), token=entry["token"], result=result, seconds=0)
+        if description is None:
+            break  # the database is away: later
+        log.warning("job %s: outcome of attempt %s written from the journal: %s", entry["job"], entry.get("attempt"), description)
+        written += 1
+    return written
 
 
 def job_attempt_finish(*, job_id: int, token: str, result: CommandResult) -> str:
@@ -117,11 +266,21 @@ def job_attempt_finish(*, job_id: int, token: str, result: CommandResult) -> str
     with transaction.atomic():
         job = Job.objects.select_for_update(of=("self",)).select_related("spool__workflow").get(id=job_id)
         attempt = JobAttempt.objects.select_related("workflow_version").get(claim_token=token)
+        if attempt.return_code is not None:
+            return attempt.outcome  # written already (a retry after a lost answer, a journal replay)
         now = clock.now()
         attempt.finished_at = now
         attempt.return_code = result.return_code
         attempt.output_tail = result.output_tail
-        if job.status != S.RUNNING or str(job.claim_token) != str(token):
+        ours = job.status == S.RUNNING and str(job.claim_token) == str(token)
+        # A Zombie declared while the outcome could not be written (the database was away, the worker
+        # died after its step ended): the step did finish, so its outcome still applies.
+        late = (
+            job.status == S.ZOMBIE
+            and attempt.status_after == S.ZOMBIE
+            and not JobAttempt.objects.filter(job_id=job_id, id__gt=attempt.id).exists()
+        )
+        if not (ours or late):
             attempt.outcome = f"not applied: the job was {job.status} by then"
             attempt.save()
             return attempt.outcome
@@ -146,12 +305,15 @@ def job_attempt_finish(*, job_id: int, token: str, result: CommandResult) -> str
             description += "; paused (stop flag)"
         if result.timed_out:
             description = f"time limit: {description}"
+        if late:
+            description += "; written late (the job had been found Zombie)"
         fields |= {
             "finished_at": now,
             "return_code": result.return_code,
             "output_tail": result.output_tail,
             "claim_token": None,
             "lease_until": None,
+            "lapse_seen_at": None,
             "stop_flag": False,
             "updated_at": now,
         }

@@ -148,7 +148,8 @@ def test_a_job_entering_zombie_opens_its_alert_and_a_reset_ends_it(now, load_spo
     now("2026-03-02T10:00:00Z")
     job = job_add(spool=load_spool("[10]\ntext=Initialize\ncommand=true\n"), state=10, actor="test")
     Job.objects.filter(id=job.id).update(
-        status=JobStatus.RUNNING, claim_token=uuid.uuid4(), lease_until=clock.now() - dt.timedelta(seconds=1)
+        status=JobStatus.RUNNING, claim_token=uuid.uuid4(), lease_until=clock.now() - dt.timedelta(seconds=1),
+        lapse_seen_at=clock.now() - dt.timedelta(minutes=1),  # a sweep saw the lease lapsed a while ago (DOMAIN §5)
     )
     assert jobs_mark_zombies() == 1
     assert episodes("JOB_ZOMBIE") == [(f"job:{job.id}", "OPEN")]

@@ -147,3 +147,10 @@ def refused(text: str, source: str = "") -> tuple[Problem, WorkflowError]:
         parse_workflow(text, source=source)
     [problem] = caught.value.problems
     return problem, caught.value
+
+
+@pytest.fixture(autouse=True)
+def _journal_of_this_test(settings, tmp_path):
+    """Each test's worker keeps its step outcome journal apart (PORTAL_DATA_DIR is shared by the runs)."""
+    settings.STEP_JOURNAL_FILE = tmp_path / "step-outcomes.jsonl"
+    return settings.STEP_JOURNAL_FILE

@@ -228,7 +228,7 @@ def test_parallel_limit_holds_within_one_dispatch(load_spool, waiting_job, now, 
     spool = load_spool("[1]\ncommand=true\nparallel=2\n")
     jobs = [waiting_job(spool, 1) for _ in range(5)]
     jobs_dispatch()
-    assert Job.objects.filter(status=S.RUNNING).count() == 2
+    assert Job.objects.occupying().count() == Job.objects.queued().count() == 2  # claimed: Waiting for a free worker
     assert [job.id for job in jobs[:2]] == [job_id for job_id, _ in held.claims]
 
 
@@ -333,10 +333,12 @@ def test_pause_of_a_running_job_lets_the_attempt_finish_then_pauses(load_spool, 
     now(NOW)
     job = waiting_job(load_spool("[1]\ncommand=true\nnext=2\n[2]\ncommand=true\n"), 1)
     jobs_dispatch()
+    [(job_id, token)] = held.claims
+    assert worker.job_attempt_pick(job_id, token)  # a worker has started the step
     job = job_pause(job=job, actor=TEST_ACTOR)
     assert (job.status, job.stop_flag) == (S.RUNNING, True)
 
-    held.run_all()
+    worker.job_attempt_execute(job_id, token)
 
     job.refresh_from_db()
     assert (job.state, job.status, job.stop_flag, job.return_code) == (2, S.PAUSE, False, 0)
@@ -361,7 +363,7 @@ def test_claimed_jobs_waiting_for_a_worker_are_capped(load_spool, waiting_job, n
         waiting_job(spool, 1)
     assert jobs_dispatch() == 3
     assert jobs_dispatch() == 0
-    assert Job.objects.filter(status=S.WAITING).count() == 2
+    assert Job.objects.filter(status=S.WAITING, claim_token=None).count() == 2
 
 
 def test_a_free_worker_takes_waiting_claims_then_due_jobs_oldest_first(load_spool, waiting_job, now, held, settings):
@@ -388,7 +390,7 @@ def test_a_worker_past_its_budget_hands_the_next_step_to_the_queue(load_spool, w
     jobs_dispatch()
     held.run_all()
     job.refresh_from_db()
-    assert (job.state, job.status, job.started_at) == (2, S.RUNNING, None)  # claimed at once, waiting for a worker
+    assert (job.state, job.status) == (2, S.WAITING) and job.claim_token is not None  # claimed at once, waiting for a worker
     assert [job_id for job_id, _ in held.claims] == [job.id]
     held.run_all()
     job.refresh_from_db()

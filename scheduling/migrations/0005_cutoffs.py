@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('monitoring', '0007_batch_at_risk'),
-        ('scheduling', '0003_job_monitor_indexes'),
+        ('scheduling', '0004_step_leases'),
     ]
 
     operations = [
