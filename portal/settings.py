@@ -182,6 +182,9 @@ CONTROL_QUEUE_BACKENDS = {
 }
 # Message kinds sent through another backend than the control queue: notifications go to people.
 OUTBOX_BACKEND_BY_KIND = {"NOTIFICATION": "notification"}
+# Messages of one lane leave in the order written; a failed batch makes its lane wait. The lane is the
+# kind, or per value of this payload field: one receiver that is down holds back its own notifications only.
+OUTBOX_LANE_FIELD_BY_KIND = {"NOTIFICATION": "channel_id"}
 CONTROL_QUEUE_URL = env_url("CONTROL_QUEUE_URL", schemes=("http", "https"))
 CONTROL_QUEUE_FILE = DATA_DIR / "control-queue.jsonl"
 AWS_REGION = env_str("AWS_REGION", "us-east-1")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal.services import outbox_publish_all
+from portal.publisher import outbox_publish_all
 
 
 def publish_outbox() -> int:

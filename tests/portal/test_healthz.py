@@ -6,6 +6,7 @@ import pytest
 
 from portal import clock
 from portal.models import Heartbeat, OutboundMessage
+from portal.publisher import outbox_publish
 from portal.services import outbox_enqueue
 from tests.portal.payloads import control_message
 
@@ -48,13 +49,19 @@ def test_a_silent_dispatcher_makes_the_portal_unready(client, now):
     assert answer.status_code == 503 and answer.json()["dispatcher_stale"] is True
 
 
-def test_a_failing_queue_backend_makes_the_portal_unready_at_once(client, now):
+class RefusingQueue:
+    def send(self, messages):
+        raise ConnectionError("connection refused")
+
+
+def test_a_failing_queue_backend_makes_the_portal_unready_at_once(client, now, control_queue_file):
     now("2026-03-02T10:00:00Z")
-    message = outbox_enqueue(kind="control_message", dedupe_key="k", payload=control_message())
-    OutboundMessage.objects.filter(id=message.id).update(attempts=1, last_error="connection refused")
+    outbox_enqueue(kind="control_message", dedupe_key="k", payload=control_message())
+    outbox_publish(backend=RefusingQueue())
     answer = client.get("/healthz")
     assert answer.status_code == 503 and answer.json()["queue_backend_failing"] is True
-    OutboundMessage.objects.filter(id=message.id).update(status="SENT")
+    now("2026-03-02T10:00:03Z")  # the lane's wait is over: the queue takes it
+    assert outbox_publish().sent == 1
     assert client.get("/healthz").status_code == 200
 
 
