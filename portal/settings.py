@@ -241,8 +241,23 @@ SCHEDULER_RETRY_MAX_SECONDS = env_int("SCHEDULER_RETRY_MAX_SECONDS", 3600, minim
 PORTAL_SCHEDULES: dict[str, tuple[str, int]] = {"publish-outbox": ("portal.tasks.publish_outbox", 1)}
 # The heartbeat's safety net beside the `clock` loop (django-q2 counts in whole minutes).
 PORTAL_SCHEDULES["heartbeat"] = ("scheduling.scheduler.tasks.heartbeat", max(1, round(HEARTBEAT_SECONDS / 60)))
+# Retention (DOMAIN §9), daily: `prune` deletes what is older than this, never what is still needed.
+PORTAL_SCHEDULES["prune"] = ("portal.tasks.prune", 24 * 60)
 # Schedules an earlier version declared, deleted by `setup_schedules`: finalizeAfterDays is the heartbeat's (hourly).
 RETIRED_SCHEDULES = ("workflow-finalize",)
+
+# --- retention (DOMAIN §9) -----------------------------------------------------------
+PRUNE_AFTER_DAYS = env_int("PRUNE_AFTER_DAYS", 90, minimum=1)
+# Audit rows are kept for ever unless this is set (0 or unset: never pruned).
+AUDIT_PRUNE_AFTER_DAYS = env_int("AUDIT_PRUNE_AFTER_DAYS", 0, minimum=0)
+PRUNE_BATCH_SIZE = env_int("PRUNE_BATCH_SIZE", 5000, minimum=1)
+# Each engine's part, called with the cut-off and the batch size; each returns rows deleted by what.
+PRUNE_STEPS: list[str] = [
+    "monitoring.summaries.retention.summaries_prune",
+    "monitoring.batches.retention.batch_windows_prune",
+    "scheduling.scheduler.retention.task_transitions_prune",
+    "scheduling.workflows.retention.job_attempts_prune",
+]
 
 # --- metrics ------------------------------------------------------------------------
 METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
