@@ -51,8 +51,9 @@ class OutboundMessage(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["status", "next_attempt_at"], name="outbox_due_idx"),
-            # /healthz, the console and the publisher read the pending few among millions sent.
+            # /healthz, the console and the publisher read the pending, failed and invalid few among millions
+            # sent; a message marked SENT leaves these indexes instead of entering one more.
+            models.Index(fields=["status"], name="outbox_problem_idx", condition=models.Q(status__in=["FAILED", "INVALID"])),
             models.Index(fields=["id"], name="outbox_pending_idx", condition=models.Q(status="PENDING")),
             models.Index(fields=["lane", "id"], name="outbox_lane_pending_idx", condition=models.Q(status="PENDING")),
         ]
@@ -106,9 +107,10 @@ class OutboxLane(models.Model):
     def __str__(self) -> str:
         return f"outbox lane {self.name}"
 
-    def backoff_after_failure(self, now: dt.datetime, cap_seconds: int) -> dt.datetime:
+    @staticmethod
+    def backoff_after(failures: int, now: dt.datetime, cap_seconds: int) -> dt.datetime:
         """When to try again after the ``failures``-th failed batch in a row: 2, 4, 8 ... s, capped."""
-        seconds = min(2 ** min(max(self.failures, 1), 30), cap_seconds)
+        seconds = min(2 ** min(max(failures, 1), 30), cap_seconds)
         return now + dt.timedelta(seconds=seconds)
 
 

@@ -112,29 +112,29 @@ def outbox_record_results(*, claim: LaneClaim, results: list[SendResult], now: d
     """
     report = PublishReport()
     by_id = {result.message_id: result for result in results}
+    tried = []
+    for message in claim.messages:
+        result = by_id.get(message.id) or SendResult(message.id, False, error="no answer from the queue")
+        if not result.untried:
+            _outcome(report, message, result, now)
+            tried.append(message)
+    changes: dict = {"claim_token": None, "lease_until": None}
+    if report.retrying:
+        failures = OutboxLane.objects.values_list("failures", flat=True).get(name=claim.lane) + 1
+        wait_until = OutboxLane.backoff_after(failures, now, settings.OUTBOX_BACKOFF_MAX_SECONDS)
+        changes.update(failures=failures, next_attempt_at=wait_until, last_error=report.errors[-1])
+        for message in tried:
+            if message.status == MessageStatus.PENDING:
+                message.next_attempt_at = wait_until
+    elif report.sent:
+        changes.update(failures=0, next_attempt_at=None, last_error="")
     with transaction.atomic():
-        lane = OutboxLane.objects.select_for_update().filter(name=claim.lane, claim_token=claim.token).first()
-        if lane is None:
+        # Released and marked in one transaction, only by the publisher that still holds the lane.
+        held = OutboxLane.objects.filter(name=claim.lane, claim_token=claim.token).update(**changes)
+        if not held:
             log.warning("outbox: lease of lane %s lapsed before marking; another publisher owns it now", claim.lane)
-            return report
-        tried = []
-        for message in claim.messages:
-            result = by_id.get(message.id) or SendResult(message.id, False, error="no answer from the queue")
-            if not result.untried:
-                _outcome(report, message, result, now)
-                tried.append(message)
-        lane.claim_token = lane.lease_until = None
-        if report.retrying:
-            lane.failures += 1
-            lane.next_attempt_at = lane.backoff_after_failure(now, settings.OUTBOX_BACKOFF_MAX_SECONDS)
-            lane.last_error = report.errors[-1]
-            for message in tried:
-                if message.status == MessageStatus.PENDING:
-                    message.next_attempt_at = lane.next_attempt_at
-        elif report.sent:
-            lane.failures, lane.next_attempt_at, lane.last_error = 0, None, ""
+            return PublishReport()
         rows_update(tried, ["status", "attempts", "sent_at", "queue_message_id", "last_error", "next_attempt_at"])
-        lane.save(update_fields=["claim_token", "lease_until", "failures", "next_attempt_at", "last_error"])
         for kind, count in Counter(m.kind for m in tried if m.status == MessageStatus.SENT).items():
             tally_add(name=PUBLISHED_TALLY, key=kind, amount=count)
     return report
@@ -173,29 +173,34 @@ def outbox_send(*, backend: QueueBackend, messages: list[OutboundMessage]) -> li
     return results
 
 
-def _send_through(name: str, backend: QueueBackend | None, messages: list[OutboundMessage]) -> list[SendResult]:
+def _send_through(name: str, started: dict[str, QueueBackend], messages: list[OutboundMessage]) -> list[SendResult]:
     try:
-        backend = backend or get_backend(name)
+        if name not in started:
+            started[name] = get_backend(name)  # a boto3 client costs tens of ms: one per run of turns
     except Exception as exc:  # noqa: BLE001  - a backend that cannot start is a failed send
         log.warning("outbox: backend %s unavailable: %s", name, exc)
         return [SendResult(m.id, False, error=f"{type(exc).__name__}: {exc}") for m in messages]
-    return outbox_send(backend=backend, messages=messages)
+    return outbox_send(backend=started[name], messages=messages)
 
 
-def outbox_publish(*, limit: int | None = None, backend: QueueBackend | None = None) -> PublishReport:
+def outbox_publish(
+    *, limit: int | None = None, backend: QueueBackend | None = None, started: dict[str, QueueBackend] | None = None
+) -> PublishReport:
     """One turn: each ready lane once, up to ``limit`` of its oldest messages; failures back off, nothing is dropped.
 
     Each lane leaves through its kind's backend (notifications to people, the rest to
     the control queue; ``backend`` stands in for the control queue's): one that fails
-    holds back only its own lane.
+    holds back only its own lane. ``started`` keeps the backends across turns.
     """
+    started = {} if started is None else started
+    if backend is not None:
+        started[settings.CONTROL_QUEUE_BACKEND] = backend
     total = PublishReport()
     for name in lanes_ready(now=clock.now()):
         claim = outbox_claim(now=clock.now(), limit=limit or settings.OUTBOX_BATCH_SIZE, lane=name)
         if claim is None:
             continue
-        route = backend_name_for(claim.messages[0].kind)
-        results = _send_through(route, backend if route == settings.CONTROL_QUEUE_BACKEND else None, claim.messages)
+        results = _send_through(backend_name_for(claim.messages[0].kind), started, claim.messages)
         total.add(outbox_record_results(claim=claim, results=results, now=clock.now()))
     if total.handled:
         _watch_outbox(total)
@@ -214,9 +219,9 @@ def _watch_outbox(report: PublishReport) -> None:
 
 def outbox_publish_all(*, backend: QueueBackend | None = None) -> PublishReport:
     """Publish turns until a turn sends nothing: what is left waits or fails (what the command and the task do)."""
-    total = PublishReport()
+    total, started = PublishReport(), {}
     while True:
-        report = outbox_publish(backend=backend)
+        report = outbox_publish(backend=backend, started=started)
         total.add(report)
         if report.sent == 0:
             return total

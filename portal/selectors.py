@@ -26,6 +26,7 @@ class Health:
     outbox_oldest_pending_age_seconds: float | None
     outbox_failed: int | None
     queue_backend_failing: bool = False
+    outbox_pending_capped: bool = False  # more than OUTBOX_PENDING_COUNT_CAP pending: outbox_pending is the cap
     engines_ready: bool = True
     engine_fields: dict = field(default_factory=dict)
 
@@ -41,6 +42,7 @@ class Health:
             "last_heartbeat_at": iso_utc(self.last_heartbeat_at),
             "heartbeat_stale": self.heartbeat_stale,
             "outbox_pending": self.outbox_pending,
+            "outbox_pending_capped": self.outbox_pending_capped,
             "outbox_oldest_pending_age_seconds": self.outbox_oldest_pending_age_seconds,
             "outbox_failed": self.outbox_failed,
             "queue_backend_failing": self.queue_backend_failing,
@@ -63,6 +65,9 @@ def portal_health() -> Health:
     now = clock.now()
     heartbeat = Heartbeat.objects.filter(id=Heartbeat.SINGLETON_ID).first()
     oldest = oldest_pending_at()
+    # Counted in the partial index, and no further than the cap: a deep backlog costs a probe no more.
+    cap = settings.OUTBOX_PENDING_COUNT_CAP
+    pending = OutboundMessage.objects.filter(id__in=OutboundMessage.objects.pending().values("id")[: cap + 1]).count()
     engines_ready, engine_fields = True, {}
     for path in settings.READINESS_CHECKS:
         ready, fields = import_string(path)(now)
@@ -71,7 +76,8 @@ def portal_health() -> Health:
         database=True,
         last_heartbeat_at=heartbeat.last_tick_at if heartbeat else None,
         heartbeat_stale=bool(heartbeat and heartbeat.is_stale(now, settings.HEARTBEAT_SECONDS)),
-        outbox_pending=OutboundMessage.objects.pending().count(),  # counted in the small partial index
+        outbox_pending=min(pending, cap),
+        outbox_pending_capped=pending > cap,
         outbox_oldest_pending_age_seconds=round((now - oldest).total_seconds(), 3) if oldest else None,
         outbox_failed=OutboundMessage.objects.filter(status="FAILED").count(),
         # A lane whose last batch failed: the backend is failing now (it clears at the next success).

@@ -189,13 +189,15 @@ CONTROL_QUEUE_URL = env_url("CONTROL_QUEUE_URL", schemes=("http", "https"))
 CONTROL_QUEUE_FILE = DATA_DIR / "control-queue.jsonl"
 AWS_REGION = env_str("AWS_REGION", "us-east-1")
 AWS_ENDPOINT_URL = env_url("AWS_ENDPOINT_URL", schemes=("http", "https"))
-OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 100, minimum=1)
+OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 500, minimum=1)
 OUTBOX_BACKOFF_MAX_SECONDS = env_int("OUTBOX_BACKOFF_MAX_SECONDS", 300, minimum=1)
 OUTBOX_POLL_SECONDS = env_int("OUTBOX_POLL_SECONDS", 1, minimum=1)
 # A publisher holds the messages it claimed this long; one that dies after sending and
 # before marking lets them go out again after it. Batches start only in its first half,
 # so it must outlast one SQS call (3 s connect + 10 s read) twice over.
 OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 120, minimum=30)
+# /healthz and the console count pending messages up to this many ("10000+" beyond): cheap with any backlog.
+OUTBOX_PENDING_COUNT_CAP = env_int("OUTBOX_PENDING_COUNT_CAP", 10_000, minimum=1)
 HEALTHZ_OUTBOX_MAX_AGE_SECONDS = env_int("HEALTHZ_OUTBOX_MAX_AGE_SECONDS", 900, minimum=1)
 # OUTBOX_STALLED opens when the oldest pending message (control queue or notifications) is this old.
 OUTBOX_STALL_SECONDS = env_int("OUTBOX_STALL_SECONDS", 120, minimum=1)

@@ -40,6 +40,11 @@ class Migration(migrations.Migration):
             name="next_attempt_at",
             field=models.DateTimeField(default=portal.clock.now, help_text="after a failure: when its lane tries again"),
         ),
+        migrations.RemoveIndex(model_name="outboundmessage", name="outbox_due_idx"),
+        migrations.AddIndex(
+            model_name="outboundmessage",
+            index=models.Index(condition=models.Q(("status__in", ["FAILED", "INVALID"])), fields=["status"], name="outbox_problem_idx"),
+        ),
         migrations.AddIndex(
             model_name="outboundmessage",
             index=models.Index(condition=models.Q(("status", "PENDING")), fields=["id"], name="outbox_pending_idx"),
