@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 
 from portal import clock
 from portal.alerts.tallies import tally_add
@@ -134,10 +134,21 @@ def outbox_record_results(*, claim: LaneClaim, results: list[SendResult], now: d
         if not held:
             log.warning("outbox: lease of lane %s lapsed before marking; another publisher owns it now", claim.lane)
             return PublishReport()
-        rows_update(tried, ["status", "attempts", "sent_at", "queue_message_id", "last_error", "next_attempt_at"])
+        _mark(tried, now)
         for kind, count in Counter(m.kind for m in tried if m.status == MessageStatus.SENT).items():
             tally_add(name=PUBLISHED_TALLY, key=kind, amount=count)
     return report
+
+
+def _mark(tried: list[OutboundMessage], now: dt.datetime) -> None:
+    """Write the outcomes: one set-based UPDATE for the messages sent with no queue id of their own
+    (the local file), the fast bulk update for the rest (SQS message ids, failures)."""
+    plain = [m.id for m in tried if m.status == MessageStatus.SENT and not m.queue_message_id]
+    if plain:
+        OutboundMessage.objects.filter(id__in=plain).update(status=MessageStatus.SENT, sent_at=now, attempts=F("attempts") + 1, last_error="")
+    plain_ids = set(plain)
+    rest = [m for m in tried if m.id not in plain_ids]
+    rows_update(rest, ["status", "attempts", "sent_at", "queue_message_id", "last_error", "next_attempt_at"])
 
 
 def outbox_send(*, backend: QueueBackend, messages: list[OutboundMessage]) -> list[SendResult]:
