@@ -126,7 +126,7 @@ def outbox_record_results(*, claim: LaneClaim, results: list[SendResult], now: d
         for message in tried:
             if message.status == MessageStatus.PENDING:
                 message.next_attempt_at = wait_until
-    elif report.sent:
+    elif report.sent or report.failed:  # the queue answered (a refusal too): the lane is well again
         changes.update(failures=0, next_attempt_at=None, last_error="")
     with transaction.atomic():
         # Released and marked in one transaction, only by the publisher that still holds the lane.

@@ -192,3 +192,33 @@ def test_a_notification_waits_in_the_lane_of_its_receiver_other_kinds_in_their_k
 
     assert lane_for("NOTIFICATION", {"channel_id": 3}) == "NOTIFICATION:3"
     assert lane_for("control_message", control_message()) == "control_message"
+
+
+class RefusesOne:
+    """The queue refuses one message itself (too large, say): retrying cannot help."""
+
+    batch_limit = 10
+
+    def __init__(self, refused: str) -> None:
+        self.refused, self.sent = refused, []
+
+    def send(self, messages):
+        from portal.backends import SendResult
+
+        self.sent += [m.dedupe_key for m in messages if m.dedupe_key != self.refused]
+        return [SendResult(m.id, m.dedupe_key != self.refused, error="", permanent=m.dedupe_key == self.refused) for m in messages]
+
+
+def test_a_message_the_queue_refuses_is_failed_and_holds_no_one_behind_it(now):
+    now("2026-03-02T10:00:00Z")
+    for i in range(1, 26):
+        outbox_enqueue(kind="control_message", dedupe_key=f"m{i:02d}", payload=control_message(window_id=i))
+    queue = RefusesOne("m05")
+
+    report = outbox_publish(backend=queue)
+
+    assert (report.sent, report.failed, report.retrying) == (24, 1, 0)
+    assert queue.sent == [f"m{i:02d}" for i in range(1, 26) if i != 5]  # in order, all of them
+    assert OutboundMessage.objects.get(dedupe_key="m05").status == MessageStatus.FAILED
+    lane = OutboxLane.objects.get(name="control_message")
+    assert (lane.failures, lane.next_attempt_at) == (0, None)
