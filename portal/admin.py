@@ -7,7 +7,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.shortcuts import render
 
 from portal import roles
-from portal.models import AuditEntry, Heartbeat, OutboundMessage
+from portal.models import AuditEntry, Heartbeat, OutboundMessage, OutboxLane
 from portal.services import outbox_retry, user_access_changed, user_access_removed, user_access_snapshot
 
 
@@ -123,6 +123,16 @@ class ReadOnlyAdmin(ReaderAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(OutboxLane)
+class OutboxLaneAdmin(ReadOnlyAdmin):
+    """Which lane waits after a failed batch, until when, and why (DOMAIN §4's order)."""
+
+    list_display = ["name", "failures", "next_attempt_at", "lease_until", "last_error"]
+    list_filter = ["failures"]
+    search_fields = ["name"]
+    readonly_fields = [f.name for f in OutboxLane._meta.fields]
 
 
 @admin.register(AuditEntry)

@@ -127,6 +127,7 @@ def monitor_data(request: HttpRequest) -> JsonResponse:
             "tasks": [task_row(task) for task in monitor_tasks()],
             "outbox": {
                 "pending": health.outbox_pending,
+                "pending_capped": health.outbox_pending_capped,
                 "oldest_pending_age_seconds": health.outbox_oldest_pending_age_seconds,
                 **outbox_problems(),
             },

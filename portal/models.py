@@ -23,12 +23,6 @@ class OutboundMessageQuerySet(models.QuerySet):
     def pending(self) -> OutboundMessageQuerySet:
         return self.filter(status=MessageStatus.PENDING)
 
-    def due(self, now: dt.datetime) -> OutboundMessageQuerySet:
-        """Pending, due and not leased to a publisher that is still within its lease."""
-        return self.pending().filter(next_attempt_at__lte=now).filter(
-            models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=now)
-        )
-
 
 class OutboundMessage(models.Model):
     """One message on its way to the control queue (the outbox row).
@@ -39,23 +33,30 @@ class OutboundMessage(models.Model):
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(max_length=64, db_index=True)
+    # Messages of one lane leave in the order they were written (their ids): the kind, or
+    # per receiver for kinds whose receivers fail apart (OUTBOX_LANE_FIELD_BY_KIND).
+    lane = models.CharField(max_length=100)
     dedupe_key = models.CharField(max_length=255, unique=True)
     payload = models.JSONField()
     status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=clock.now)
-    next_attempt_at = models.DateTimeField(default=clock.now)
+    next_attempt_at = models.DateTimeField(default=clock.now, help_text="after a failure: when its lane tries again")
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     queue_message_id = models.CharField(max_length=128, blank=True)
-    claim_token = models.UUIDField(null=True, blank=True, editable=False)
-    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = OutboundMessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due_idx")]
+        indexes = [
+            # /healthz, the console and the publisher read the pending, failed and invalid few among millions
+            # sent; a message marked SENT leaves these indexes instead of entering one more.
+            models.Index(fields=["status"], name="outbox_problem_idx", condition=models.Q(status__in=["FAILED", "INVALID"])),
+            models.Index(fields=["id"], name="outbox_pending_idx", condition=models.Q(status="PENDING")),
+            models.Index(fields=["lane", "id"], name="outbox_lane_pending_idx", condition=models.Q(status="PENDING")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.dedupe_key} ({self.status})"
@@ -65,14 +66,52 @@ class OutboundMessage(models.Model):
         """The exact text the queue receives: the payload as compact JSON."""
         return message_body(self.payload)
 
-    def backoff_after_failure(self, now: dt.datetime, cap_seconds: int) -> dt.datetime:
-        """When to try again after the ``attempts``-th failure: 2, 4, 8 ... s, capped."""
-        seconds = min(2 ** max(self.attempts, 1), cap_seconds)
-        return now + dt.timedelta(seconds=seconds)
-
 
 def message_body(payload: dict) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, sort_keys=False)
+
+
+class OutboxLaneQuerySet(models.QuerySet):
+    def ready(self, now: dt.datetime) -> OutboxLaneQuerySet:
+        """Neither held by a publisher within its lease nor waiting after a failure.
+
+        A lease or a wait further ahead than twice the longest one was set by a process
+        whose clock is far ahead (a ``--now`` run, DOMAIN §5): it does not hold the live
+        publishers. (Twice: hosts' clocks and two publishers' instants differ a little.)
+        """
+        lease = dt.timedelta(seconds=2 * settings.OUTBOX_LEASE_SECONDS)
+        wait = dt.timedelta(seconds=2 * settings.OUTBOX_BACKOFF_MAX_SECONDS)
+        return self.filter(
+            models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=now) | models.Q(lease_until__gt=now + lease),
+            models.Q(next_attempt_at__isnull=True) | models.Q(next_attempt_at__lte=now) | models.Q(next_attempt_at__gt=now + wait),
+        )
+
+
+class OutboxLane(models.Model):
+    """One lane of the outbox: its messages leave one publisher at a time, oldest first.
+
+    A publisher claims the lane (a conditional UPDATE), sends its oldest pending
+    messages and releases it. A batch that fails makes the whole lane wait (2, 4, 8 ...
+    s, capped), so no younger message overtakes an older one, also after an outage.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0, help_text="failed batches in a row")
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="set after a failed batch")
+    last_error = models.TextField(blank=True)
+
+    objects = OutboxLaneQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"outbox lane {self.name}"
+
+    @staticmethod
+    def backoff_after(failures: int, now: dt.datetime, cap_seconds: int) -> dt.datetime:
+        """When to try again after the ``failures``-th failed batch in a row: 2, 4, 8 ... s, capped."""
+        seconds = min(2 ** min(max(failures, 1), 30), cap_seconds)
+        return now + dt.timedelta(seconds=seconds)
 
 
 class AuditEntry(models.Model):

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Min
+from django.db.models import Count, Exists, OuterRef
 from django.utils.module_loading import import_string
 
 from portal import clock
 from portal.lib.times import iso_utc
-from portal.models import Heartbeat, OutboundMessage
+from portal.models import Heartbeat, OutboundMessage, OutboxLane
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Health:
     outbox_oldest_pending_age_seconds: float | None
     outbox_failed: int | None
     queue_backend_failing: bool = False
+    outbox_pending_capped: bool = False  # more than OUTBOX_PENDING_COUNT_CAP pending: outbox_pending is the cap
     engines_ready: bool = True
     engine_fields: dict = field(default_factory=dict)
 
@@ -41,6 +42,7 @@ class Health:
             "last_heartbeat_at": iso_utc(self.last_heartbeat_at),
             "heartbeat_stale": self.heartbeat_stale,
             "outbox_pending": self.outbox_pending,
+            "outbox_pending_capped": self.outbox_pending_capped,
             "outbox_oldest_pending_age_seconds": self.outbox_oldest_pending_age_seconds,
             "outbox_failed": self.outbox_failed,
             "queue_backend_failing": self.queue_backend_failing,
@@ -62,8 +64,10 @@ def portal_health() -> Health:
         return Health(False, None, True, None, None, None)
     now = clock.now()
     heartbeat = Heartbeat.objects.filter(id=Heartbeat.SINGLETON_ID).first()
-    pending = OutboundMessage.objects.pending()
-    oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]
+    oldest = oldest_pending_at()
+    # Counted in the partial index, and no further than the cap: a deep backlog costs a probe no more.
+    cap = settings.OUTBOX_PENDING_COUNT_CAP
+    pending = OutboundMessage.objects.filter(id__in=OutboundMessage.objects.pending().values("id")[: cap + 1]).count()
     engines_ready, engine_fields = True, {}
     for path in settings.READINESS_CHECKS:
         ready, fields = import_string(path)(now)
@@ -72,14 +76,20 @@ def portal_health() -> Health:
         database=True,
         last_heartbeat_at=heartbeat.last_tick_at if heartbeat else None,
         heartbeat_stale=bool(heartbeat and heartbeat.is_stale(now, settings.HEARTBEAT_SECONDS)),
-        outbox_pending=pending.count(),
+        outbox_pending=min(pending, cap),
+        outbox_pending_capped=pending > cap,
         outbox_oldest_pending_age_seconds=round((now - oldest).total_seconds(), 3) if oldest else None,
         outbox_failed=OutboundMessage.objects.filter(status="FAILED").count(),
-        # A pending message whose last send failed: the backend is failing now (it clears at the next success).
-        queue_backend_failing=pending.filter(attempts__gt=0).exclude(last_error="").exists(),
+        # A lane whose last batch failed: the backend is failing now (it clears at the next success).
+        queue_backend_failing=OutboxLane.objects.filter(failures__gt=0).filter(Exists(OutboundMessage.objects.pending().filter(lane=OuterRef("name")))).exists(),
         engines_ready=engines_ready,
         engine_fields=engine_fields,
     )
+
+
+def oldest_pending_at() -> dt.datetime | None:
+    """When the oldest pending message was written: the first of the pending index, not a scan."""
+    return OutboundMessage.objects.pending().order_by("id").values_list("created_at", flat=True).first()
 
 
 def outbox_problems(*, limit: int = 10) -> dict:

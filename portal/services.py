@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import datetime as dt
 import logging
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, close_old_connections, connection, models, transaction
+from django.db import IntegrityError, models, transaction
 
 from portal import clock, roles
-from portal.backends import QueueBackend, SendResult, backend_name_for, get_backend
+from portal.backends import lane_for
 from portal.lib.bulk import rows_insert
-from portal.models import AuditEntry, MessageStatus, OutboundMessage
+from portal.models import AuditEntry, MessageStatus, OutboundMessage, OutboxLane
 from portal.validation import schema_errors
 
 log = logging.getLogger(__name__)
+
+def _lanes_ensure(names: set[str]) -> None:
+    # A lane's row exists before its first message commits: the publisher claims lanes, not messages.
+    OutboxLane.objects.bulk_create([OutboxLane(name=name) for name in sorted(names)], ignore_conflicts=True)
+
 
 def outbox_enqueue(*, kind: str, dedupe_key: str, payload: dict) -> OutboundMessage:
     """Store a message for the control queue in the caller's transaction.
@@ -36,6 +38,7 @@ def outbox_enqueue(*, kind: str, dedupe_key: str, payload: dict) -> OutboundMess
     errors = schema_errors(kind, payload)
     message = OutboundMessage(
         kind=kind,
+        lane=lane_for(kind, payload),
         dedupe_key=dedupe_key,
         payload=payload,
         status=MessageStatus.INVALID if errors else MessageStatus.PENDING,
@@ -43,6 +46,7 @@ def outbox_enqueue(*, kind: str, dedupe_key: str, payload: dict) -> OutboundMess
         created_at=clock.now(),
         next_attempt_at=clock.now(),
     )
+    _lanes_ensure({message.lane})
     try:
         with transaction.atomic():
             message.save()
@@ -85,6 +89,7 @@ def outbox_enqueue_bulk(*, messages: list[PendingMessage]) -> int:
         rows.append(
             OutboundMessage(
                 kind=message.kind,
+                lane=lane_for(message.kind, message.payload),
                 dedupe_key=message.dedupe_key,
                 payload=message.payload,
                 status=MessageStatus.INVALID if errors else MessageStatus.PENDING,
@@ -93,206 +98,10 @@ def outbox_enqueue_bulk(*, messages: list[PendingMessage]) -> int:
                 next_attempt_at=now,
             )
         )
+    _lanes_ensure({row.lane for row in rows})
     # Another transaction may store one of these keys meanwhile: the unique key keeps
     # its row and skips ours, as outbox_enqueue does.
     return rows_insert(rows, ignore_conflicts=True)
-
-
-@dataclass
-class PublishReport:
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def handled(self) -> int:
-        return self.sent + self.retrying + self.failed
-
-
-CLAIM_TRIES = 5
-
-
-def outbox_lease() -> dt.timedelta:
-    return dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
-
-
-def outbox_claim(*, now: dt.datetime, limit: int) -> list[OutboundMessage]:
-    """Lease the oldest due messages to this publisher; others skip them until the lease ends.
-
-    The conditional UPDATE is the claim: a second publisher that read the same ids
-    finds them leased (PostgreSQL re-checks the WHERE after the first commits) and
-    gets none of them. A publisher that dies after sending and before marking
-    leaves its messages leased: they go out again once the lease has passed.
-    """
-    token = uuid.uuid4()
-    for _ in range(CLAIM_TRIES):
-        ids = list(OutboundMessage.objects.due(now).order_by("created_at", "id").values_list("id", flat=True)[:limit])
-        if not ids:
-            return []
-        if OutboundMessage.objects.due(now).filter(id__in=ids).update(claim_token=token, lease_until=now + outbox_lease()):
-            break
-        # Another publisher claimed every one of them first: there may be more behind them.
-    return list(OutboundMessage.objects.filter(claim_token=token, status=MessageStatus.PENDING).order_by("created_at", "id"))
-
-
-def outbox_record_results(*, messages: list[OutboundMessage], results: list[SendResult], now: dt.datetime) -> PublishReport:
-    """Mark what was sent; only rows this publisher still holds (its lease may have lapsed)."""
-    report = PublishReport()
-    by_id = {result.message_id: result for result in results}
-    for message in messages:
-        result = by_id.get(message.id) or SendResult(message.id, False, error="no answer from the queue")
-        if result.untried:
-            continue
-        if result.ok:
-            report.sent += 1
-        elif result.permanent:
-            report.failed += 1
-        else:
-            report.retrying += 1
-        if result.error:
-            report.errors.append(f"{message.dedupe_key}: {result.error}")
-    with transaction.atomic():
-        tokens = {message.claim_token for message in messages}
-        held = set(
-            OutboundMessage.objects.select_for_update()
-            .filter(id__in=[m.id for m in messages], claim_token__in=tokens, status=MessageStatus.PENDING)
-            .values_list("id", flat=True)
-        )
-        lost = [m.dedupe_key for m in messages if m.id not in held]
-        if lost:
-            log.warning("outbox: lease lapsed before marking %s; another publisher owns them now", ", ".join(lost))
-        owned = [m for m in messages if m.id in held]
-        for message in owned:
-            result = by_id.get(message.id) or SendResult(message.id, False, error="no answer from the queue")
-            message.lease_until = None
-            message.claim_token = None
-            if result.untried:
-                continue
-            message.attempts += 1
-            if result.ok:
-                message.status = MessageStatus.SENT
-                message.sent_at = now
-                message.queue_message_id = result.queue_message_id
-                message.last_error = ""
-            elif result.permanent:
-                message.status = MessageStatus.FAILED
-                message.last_error = result.error
-            else:
-                message.next_attempt_at = message.backoff_after_failure(now, settings.OUTBOX_BACKOFF_MAX_SECONDS)
-                message.last_error = result.error
-        OutboundMessage.objects.bulk_update(
-            owned,
-            ["attempts", "lease_until", "claim_token", "status", "sent_at", "queue_message_id", "last_error", "next_attempt_at"],
-        )
-    return report
-
-
-def outbox_send(*, backend: QueueBackend, messages: list[OutboundMessage]) -> list[SendResult]:
-    """Hand the claimed messages to the backend, a batch at a time, inside the lease.
-
-    Elapsed real time (not the portal's clock, which a replay may hold still) is
-    what a lease protects against: a batch is started only while at least half the
-    lease is left, so a slow queue cannot let the lease run out mid-send and another
-    publisher send the same messages again. A batch that fails as a whole (the queue
-    is down) stops the send: the rest back off with it instead of each waiting for
-    its own timeout.
-    """
-    size = getattr(backend, "batch_limit", None) or len(messages)
-    budget = settings.OUTBOX_LEASE_SECONDS / 2
-    started = time.monotonic()
-    results: list[SendResult] = []
-    for start in range(0, len(messages), size):
-        chunk = messages[start : start + size]
-        if time.monotonic() - started > budget:
-            results += [SendResult(m.id, False, untried=True) for m in messages[start:]]
-            break
-        try:
-            answer = backend.send(chunk)  # network I/O: no transaction, no lock held
-        except Exception as exc:  # noqa: BLE001  - any backend fault means "try again later"
-            log.warning("outbox: backend failed: %s", exc)
-            answer = [SendResult(m.id, False, error=f"{type(exc).__name__}: {exc}") for m in chunk]
-        results += answer
-        if answer and not any(r.ok or r.permanent for r in answer):
-            error = answer[0].error
-            results += [SendResult(m.id, False, error=f"not sent after a failed batch: {error}") for m in messages[start + size :]]
-            break
-    return results
-
-
-def _send_through(name: str, backend: QueueBackend | None, messages: list[OutboundMessage]) -> list[SendResult]:
-    try:
-        backend = backend or get_backend(name)
-    except Exception as exc:  # noqa: BLE001  - a backend that cannot start is a failed send
-        log.warning("outbox: backend %s unavailable: %s", name, exc)
-        return [SendResult(m.id, False, error=f"{type(exc).__name__}: {exc}") for m in messages]
-    return outbox_send(backend=backend, messages=messages)
-
-
-def outbox_publish(*, limit: int | None = None, backend: QueueBackend | None = None) -> PublishReport:
-    """Send one batch of due messages, oldest first; failures back off, nothing is dropped.
-
-    Each message leaves through its kind's backend (notifications to people, the rest
-    to the control queue; ``backend`` stands in for the control queue's): one that
-    fails holds back only its own messages.
-    """
-    now = clock.now()
-    messages = outbox_claim(now=now, limit=limit or settings.OUTBOX_BATCH_SIZE)
-    if not messages:
-        return PublishReport()
-    routes: dict[str, list[OutboundMessage]] = {}
-    for message in messages:
-        routes.setdefault(backend_name_for(message.kind), []).append(message)
-    results: list[SendResult] = []
-    for name, routed in routes.items():
-        results += _send_through(name, backend if name == settings.CONTROL_QUEUE_BACKEND else None, routed)
-    report = outbox_record_results(messages=messages, results=results, now=clock.now())
-    _watch_outbox(report)
-    return report
-
-
-def _watch_outbox(report: PublishReport) -> None:
-    # The alerts build on this module: imported here, at the first turn, not at import time.
-    from portal.alerts.watch import alerts_watch_outbox_after_publish
-
-    try:
-        alerts_watch_outbox_after_publish(now=clock.now(), troubled=bool(report.failed or report.retrying))
-    except Exception:  # noqa: BLE001  - what was sent is recorded; the next tick looks at the outbox again
-        log.exception("outbox: looking for OUTBOX_FAILED and OUTBOX_STALLED failed")
-
-
-def outbox_publish_all(*, backend: QueueBackend | None = None) -> PublishReport:
-    """Publish batches until nothing is due (what the command and the task do)."""
-    total = PublishReport()
-    while True:
-        report = outbox_publish(backend=backend)
-        total.sent += report.sent
-        total.retrying += report.retrying
-        total.failed += report.failed
-        total.errors += report.errors
-        if report.handled == 0 or report.retrying or report.failed:
-            return total
-
-
-def outbox_publish_loop(*, stop) -> None:
-    """The `publisher` process: publish what is due, wait a poll interval when idle; until stopped.
-
-    A turn that fails (the database restarting, SQLite busy past its timeout) is
-    logged and the loop goes on: under `make run` one process exiting stops them all.
-    """
-    while not stop.stopped:
-        if not connection.in_atomic_block:  # a long-lived process: drop connections the database closed
-            close_old_connections()
-        try:
-            report = outbox_publish_all()
-        except Exception:  # noqa: BLE001  - an outage must not end the publisher
-            log.exception("outbox: publishing failed; trying again")
-            if not connection.in_atomic_block:  # a broken connection is opened afresh next turn
-                connection.close()
-            stop.wait(settings.OUTBOX_POLL_SECONDS)
-            continue
-        if report.handled == 0 or report.retrying or report.failed:
-            stop.wait(settings.OUTBOX_POLL_SECONDS)
 
 
 def outbox_retry(*, messages: models.QuerySet[OutboundMessage], actor, reason: str = "") -> int:
@@ -304,7 +113,7 @@ def outbox_retry(*, messages: models.QuerySet[OutboundMessage], actor, reason: s
     with transaction.atomic():
         for message in messages.filter(status=MessageStatus.FAILED):
             changed = OutboundMessage.objects.filter(id=message.id, status=MessageStatus.FAILED).update(
-                status=MessageStatus.PENDING, next_attempt_at=now, lease_until=None, claim_token=None
+                status=MessageStatus.PENDING, next_attempt_at=now
             )
             if changed:
                 count += 1

@@ -185,17 +185,22 @@ CONTROL_QUEUE_BACKENDS = {
 }
 # Message kinds sent through another backend than the control queue: notifications go to people.
 OUTBOX_BACKEND_BY_KIND = {"NOTIFICATION": "notification"}
+# Messages of one lane leave in the order written; a failed batch makes its lane wait. The lane is the
+# kind, or per value of this payload field: one receiver that is down holds back its own notifications only.
+OUTBOX_LANE_FIELD_BY_KIND = {"NOTIFICATION": "channel_id"}
 CONTROL_QUEUE_URL = env_url("CONTROL_QUEUE_URL", schemes=("http", "https"))
 CONTROL_QUEUE_FILE = DATA_DIR / "control-queue.jsonl"
 AWS_REGION = env_str("AWS_REGION", "us-east-1")
 AWS_ENDPOINT_URL = env_url("AWS_ENDPOINT_URL", schemes=("http", "https"))
-OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 100, minimum=1)
+OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 500, minimum=1)
 OUTBOX_BACKOFF_MAX_SECONDS = env_int("OUTBOX_BACKOFF_MAX_SECONDS", 300, minimum=1)
 OUTBOX_POLL_SECONDS = env_int("OUTBOX_POLL_SECONDS", 1, minimum=1)
 # A publisher holds the messages it claimed this long; one that dies after sending and
 # before marking lets them go out again after it. Batches start only in its first half,
 # so it must outlast one SQS call (3 s connect + 10 s read) twice over.
 OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 120, minimum=30)
+# /healthz and the console count pending messages up to this many ("10000+" beyond): cheap with any backlog.
+OUTBOX_PENDING_COUNT_CAP = env_int("OUTBOX_PENDING_COUNT_CAP", 10_000, minimum=1)
 HEALTHZ_OUTBOX_MAX_AGE_SECONDS = env_int("HEALTHZ_OUTBOX_MAX_AGE_SECONDS", 900, minimum=1)
 # OUTBOX_STALLED opens when the oldest pending message (control queue or notifications) is this old.
 OUTBOX_STALL_SECONDS = env_int("OUTBOX_STALL_SECONDS", 120, minimum=1)
@@ -241,8 +246,23 @@ SCHEDULER_RETRY_MAX_SECONDS = env_int("SCHEDULER_RETRY_MAX_SECONDS", 3600, minim
 PORTAL_SCHEDULES: dict[str, tuple[str, int]] = {"publish-outbox": ("portal.tasks.publish_outbox", 1)}
 # The heartbeat's safety net beside the `clock` loop (django-q2 counts in whole minutes).
 PORTAL_SCHEDULES["heartbeat"] = ("scheduling.scheduler.tasks.heartbeat", max(1, round(HEARTBEAT_SECONDS / 60)))
+# Retention (DOMAIN §9), daily: `prune` deletes what is older than this, never what is still needed.
+PORTAL_SCHEDULES["prune"] = ("portal.tasks.prune", 24 * 60)
 # Schedules an earlier version declared, deleted by `setup_schedules`: finalizeAfterDays is the heartbeat's (hourly).
 RETIRED_SCHEDULES = ("workflow-finalize",)
+
+# --- retention (DOMAIN §9) -----------------------------------------------------------
+PRUNE_AFTER_DAYS = env_int("PRUNE_AFTER_DAYS", 90, minimum=1)
+# Audit rows are kept for ever unless this is set (0 or unset: never pruned).
+AUDIT_PRUNE_AFTER_DAYS = env_int("AUDIT_PRUNE_AFTER_DAYS", 0, minimum=0)
+PRUNE_BATCH_SIZE = env_int("PRUNE_BATCH_SIZE", 5000, minimum=1)
+# Each engine's part, called with the cut-off and the batch size; each returns rows deleted by what.
+PRUNE_STEPS: list[str] = [
+    "monitoring.summaries.retention.summaries_prune",
+    "monitoring.batches.retention.batch_windows_prune",
+    "scheduling.scheduler.retention.task_transitions_prune",
+    "scheduling.workflows.retention.job_attempts_prune",
+]
 
 # --- metrics ------------------------------------------------------------------------
 METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])

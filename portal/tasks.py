@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from portal.services import outbox_publish_all
+from portal import clock
+from portal.prune import retention_prune
+from portal.publisher import outbox_publish_all
 
 
 def publish_outbox() -> int:
     return outbox_publish_all().sent
+
+
+def prune() -> dict[str, int]:
+    """The daily retention run (DOMAIN §9)."""
+    return retention_prune(now=clock.now())

@@ -12,7 +12,6 @@ import logging
 import urllib.request
 
 from django.conf import settings
-from django.db.models import Min
 
 from portal.alerts.models import AlertEpisode, AlertKind
 from portal.alerts.services import NOTIFICATION, alert_follow, alerts_review
@@ -41,8 +40,7 @@ def alerts_watch_heartbeat(*, now: dt.datetime) -> None:
 def _oldest_pending(notifications: bool) -> OutboundMessage | None:
     pending = OutboundMessage.objects.filter(status=MessageStatus.PENDING)
     pending = pending.filter(kind=NOTIFICATION) if notifications else pending.exclude(kind=NOTIFICATION)
-    oldest = pending.aggregate(at=Min("created_at"))["at"]
-    return pending.filter(created_at=oldest).order_by("id").first() if oldest else None
+    return pending.order_by("id").first()  # the first written, read from the pending index
 
 
 def alerts_watch_outbox(*, now: dt.datetime) -> None:

@@ -30,6 +30,12 @@ def backend_name_for(kind: str) -> str:
     return settings.OUTBOX_BACKEND_BY_KIND.get(kind, settings.CONTROL_QUEUE_BACKEND)
 
 
+def lane_for(kind: str, payload: dict) -> str:
+    """The outbox lane a message waits in: its kind, or its kind and receiver (OUTBOX_LANE_FIELD_BY_KIND)."""
+    field = settings.OUTBOX_LANE_FIELD_BY_KIND.get(kind)
+    return f"{kind}:{payload.get(field)}" if field else kind
+
+
 def get_backend(name: str | None = None) -> QueueBackend:
     name = name or settings.CONTROL_QUEUE_BACKEND
     try:

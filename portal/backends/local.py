@@ -70,4 +70,4 @@ class LocalQueue:
                 os.fsync(handle.fileno())
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-        return [SendResult(message.id, True, str(message.uuid)) for message in messages]
+        return [SendResult(message.id, True) for message in messages]  # a line has no id but the message's uuid

@@ -13,9 +13,10 @@ the portal rather than in one app.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models.constants import OnConflict
 
 # SQLite takes at most 32,766 parameters per statement.
@@ -94,12 +95,14 @@ def rows_update(objs: Sequence[models.Model], fields: Sequence[str], *, batch_si
     other_row = ", ".join(["%s"] * len(columns))
     assignments = ", ".join(f"{quote(f.column)} = v.column{i + 2}" for i, f in enumerate(concrete))
     prepares = [(f.attname, preparer(f)) for f in columns]
+    related = any(f.is_relation for f in concrete)
     updated = 0
     for start in range(0, len(objs), batch_size):
         batch = objs[start : start + batch_size]
         params = []
         for obj in batch:
-            obj._prepare_related_fields_for_save(operation_name="rows_update", fields=concrete)
+            if related:  # an unsaved related object must not be written as a null key
+                obj._prepare_related_fields_for_save(operation_name="rows_update", fields=concrete)
             values = obj.__dict__
             params += [prepare(values[attname]) for attname, prepare in prepares]
         values = ", ".join([f"({first_row})"] + [f"({other_row})"] * (len(batch) - 1))
@@ -108,3 +111,23 @@ def rows_update(objs: Sequence[models.Model], fields: Sequence[str], *, batch_si
             cursor.execute(sql, params)
             updated += cursor.rowcount
     return updated
+
+
+def rows_delete(
+    queryset: models.QuerySet, *, batch_size: int, children: Callable[[list], models.QuerySet] | None = None
+) -> Counter[str]:
+    """Delete the rows of ``queryset`` ``batch_size`` ids at a time, each batch in a transaction of its own.
+
+    Bounded: no statement holds more than one batch, and a stop halfway keeps whole
+    batches. ``children(ids)`` names rows that must go first (a PROTECT relation); the
+    ORM applies the other relations' on_delete rules. Returns the rows deleted per model label.
+    """
+    deleted: Counter[str] = Counter()
+    while True:
+        with transaction.atomic():
+            ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return deleted
+            if children is not None:
+                deleted.update(children(ids).delete()[1])
+            deleted.update(queryset.model._base_manager.filter(pk__in=ids).delete()[1])

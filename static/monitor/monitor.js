@@ -187,7 +187,7 @@ function renderJobs(jobs) {
 // --- outbox, heartbeat, the scheduler switch ---------------------------------------------------------
 
 function renderOutbox(outbox) {
-  setText(document.getElementById("outbox-pending"), outbox.pending);
+  setText(document.getElementById("outbox-pending"), outbox.pending_capped ? `${outbox.pending}+` : outbox.pending);
   setText(document.getElementById("outbox-age"), outbox.oldest_pending_age_seconds === null ? "–" : ago(outbox.oldest_pending_age_seconds));
   setText(document.getElementById("outbox-failed"), outbox.failed_count);
   setText(document.getElementById("outbox-invalid"), outbox.invalid_count);

@@ -9,7 +9,8 @@ import pytest
 from portal.alerts.models import AlertEpisode, AlertRule, NotificationChannel
 from portal.alerts.services import alert_open
 from portal.models import AuditEntry
-from portal.services import demo_load, outbox_publish_all
+from portal.publisher import outbox_publish_all
+from portal.services import demo_load
 
 pytestmark = pytest.mark.django_db
 

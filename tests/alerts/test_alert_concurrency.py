@@ -12,7 +12,7 @@ from portal import clock
 from portal.alerts.models import AlertEpisode
 from portal.alerts.services import alert_open, alerts_review
 from portal.models import OutboundMessage
-from portal.services import outbox_publish_all
+from portal.publisher import outbox_publish_all
 from tests.monitoring.test_batch_concurrency import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]

@@ -14,8 +14,9 @@ from django.core.management import call_command
 from portal import clock
 from portal.alerts.models import AlertEpisode, AlertState
 from portal.backends import SendResult
-from portal.models import Heartbeat, MessageStatus, OutboundMessage
-from portal.services import outbox_enqueue, outbox_publish, outbox_retry
+from portal.models import Heartbeat, MessageStatus, OutboundMessage, OutboxLane
+from portal.publisher import outbox_publish
+from portal.services import outbox_enqueue, outbox_retry
 from scheduling.scheduler.models import SchedulerTask, TaskState
 from scheduling.scheduler.services import scheduler_task_create
 from scheduling.workflows.dispatcher import jobs_mark_zombies
@@ -130,7 +131,7 @@ def test_a_queue_down_for_outbox_stall_seconds_opens_outbox_stalled_until_messag
     outbox_enqueue(kind="control_message", dedupe_key="m1", payload=control_message())
     for seconds in (0, 30, 119):
         clock.set_now(start + dt.timedelta(seconds=seconds))
-        OutboundMessage.objects.update(next_attempt_at=clock.now())
+        OutboxLane.objects.update(next_attempt_at=clock.now())
         outbox_publish(backend=Down())
     assert episodes("OUTBOX_STALLED") == []
 
@@ -139,7 +140,7 @@ def test_a_queue_down_for_outbox_stall_seconds_opens_outbox_stalled_until_messag
     assert "ConnectionError" in AlertEpisode.objects.get(kind="OUTBOX_STALLED").summary
 
     clock.set_now(start + dt.timedelta(seconds=130))
-    OutboundMessage.objects.update(next_attempt_at=clock.now())
+    OutboxLane.objects.update(next_attempt_at=clock.now())
     outbox_publish()
     assert episodes("OUTBOX_STALLED") == [("control-queue", "RESOLVED")]
 

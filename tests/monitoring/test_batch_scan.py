@@ -14,7 +14,7 @@ from monitoring.batches.services import batch_config_update, batch_window_fail
 from monitoring.batches.tasks import batch_scan_action
 from portal import clock
 from portal.lib.taskrun import TaskRun
-from portal.services import outbox_publish_all
+from portal.publisher import outbox_publish_all
 from portal.validation import schema_errors
 
 pytestmark = pytest.mark.django_db

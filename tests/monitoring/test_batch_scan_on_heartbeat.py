@@ -7,7 +7,7 @@ import json
 import pytest
 
 from portal import clock
-from portal.services import outbox_publish_all
+from portal.publisher import outbox_publish_all
 from scheduling.scheduler.heartbeat import heartbeat_tick
 from scheduling.scheduler.services import scheduler_task_create
 from tests.portal.test_metrics import sample

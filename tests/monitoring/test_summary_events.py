@@ -18,7 +18,7 @@ from monitoring.summaries.services import transactions_feed
 from monitoring.summaries.tasks import hosted_summary_action, invoked_summary_action
 from portal.clock import parse_instant
 from portal.models import MessageStatus, OutboundMessage
-from portal.services import outbox_publish_all
+from portal.publisher import outbox_publish_all
 from portal.validation import schema_errors
 from tests.monitoring.conftest import HOSTED, INVOKED, transaction_item
 

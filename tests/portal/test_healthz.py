@@ -6,6 +6,7 @@ import pytest
 
 from portal import clock
 from portal.models import Heartbeat, OutboundMessage
+from portal.publisher import outbox_publish
 from portal.services import outbox_enqueue
 from tests.portal.payloads import control_message
 
@@ -21,6 +22,7 @@ def test_healthy_portal_answers_200_with_its_figures(client, now):
         "last_heartbeat_at": None,
         "heartbeat_stale": False,
         "outbox_pending": 0,
+        "outbox_pending_capped": False,
         "outbox_oldest_pending_age_seconds": None,
         "outbox_failed": 0,
         "queue_backend_failing": False,
@@ -48,13 +50,19 @@ def test_a_silent_dispatcher_makes_the_portal_unready(client, now):
     assert answer.status_code == 503 and answer.json()["dispatcher_stale"] is True
 
 
-def test_a_failing_queue_backend_makes_the_portal_unready_at_once(client, now):
+class RefusingQueue:
+    def send(self, messages):
+        raise ConnectionError("connection refused")
+
+
+def test_a_failing_queue_backend_makes_the_portal_unready_at_once(client, now, control_queue_file):
     now("2026-03-02T10:00:00Z")
-    message = outbox_enqueue(kind="control_message", dedupe_key="k", payload=control_message())
-    OutboundMessage.objects.filter(id=message.id).update(attempts=1, last_error="connection refused")
+    outbox_enqueue(kind="control_message", dedupe_key="k", payload=control_message())
+    outbox_publish(backend=RefusingQueue())
     answer = client.get("/healthz")
     assert answer.status_code == 503 and answer.json()["queue_backend_failing"] is True
-    OutboundMessage.objects.filter(id=message.id).update(status="SENT")
+    now("2026-03-02T10:00:03Z")  # the lane's wait is over: the queue takes it
+    assert outbox_publish().sent == 1
     assert client.get("/healthz").status_code == 200
 
 
@@ -79,3 +87,15 @@ def test_pending_outbox_age_is_reported_and_too_old_answers_503(client, now, set
     now("2026-03-02T10:11:00Z")
     assert client.get("/healthz").status_code == 503
     assert OutboundMessage.objects.count() == 1
+
+
+def test_a_deep_backlog_is_counted_up_to_the_cap_and_said_so(client, now, settings):
+    settings.OUTBOX_PENDING_COUNT_CAP = 3
+    now("2026-03-02T10:00:00Z")
+    for i in range(3):
+        outbox_enqueue(kind="control_message", dedupe_key=f"k{i}", payload=control_message(window_id=i + 1))
+    assert (client.get("/healthz").json()["outbox_pending"], client.get("/healthz").json()["outbox_pending_capped"]) == (3, False)
+
+    outbox_enqueue(kind="control_message", dedupe_key="k3", payload=control_message(window_id=4))
+    body = client.get("/healthz").json()
+    assert (body["outbox_pending"], body["outbox_pending_capped"]) == (3, True)

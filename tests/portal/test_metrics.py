@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 
 from portal.models import Heartbeat
-from portal.services import outbox_enqueue, outbox_publish_all
+from portal.publisher import outbox_publish_all
+from portal.services import outbox_enqueue
 from tests.portal.payloads import control_message
 
 pytestmark = pytest.mark.django_db

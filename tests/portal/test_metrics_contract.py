@@ -7,7 +7,7 @@ from django.core.management import call_command
 from prometheus_client.parser import text_string_to_metric_families
 
 from portal.lib.env import EnvError, env_networks
-from portal.services import outbox_publish_all
+from portal.publisher import outbox_publish_all
 from scheduling.workflows.dispatcher import jobs_dispatch
 
 pytestmark = pytest.mark.django_db

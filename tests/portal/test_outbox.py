@@ -6,7 +6,8 @@ import json
 import pytest
 
 from portal.models import AuditEntry, MessageStatus, OutboundMessage
-from portal.services import outbox_enqueue, outbox_publish, outbox_publish_all, outbox_retry
+from portal.publisher import outbox_publish, outbox_publish_all
+from portal.services import outbox_enqueue, outbox_retry
 from portal.validation import schema_errors
 from tests.portal.payloads import control_message
 
@@ -65,11 +66,11 @@ def test_published_message_is_not_sent_twice(control_queue_file):
     assert len(control_queue_file.read_text().splitlines()) == 1
 
 
-def test_publisher_sends_in_batches_oldest_first(control_queue_file, settings, now):
+def test_publisher_sends_in_batches_in_the_order_written(control_queue_file, settings, now):
     settings.OUTBOX_BATCH_SIZE = 2
     start = now("2026-03-02T10:00:00Z")
     for i in range(5):
-        with_time = start + dt.timedelta(seconds=10 - i)  # created in reverse order of id
+        with_time = start + dt.timedelta(seconds=10 - i)  # a replay's clock: stamped in reverse order of writing
         message = outbox_enqueue(kind="control_message", dedupe_key=f"k{i}", payload=control_message(window_id=i + 1))
         OutboundMessage.objects.filter(id=message.id).update(created_at=with_time)
 
@@ -77,7 +78,7 @@ def test_publisher_sends_in_batches_oldest_first(control_queue_file, settings, n
 
     assert first.sent == 2
     sent = [json.loads(line)["btch_dtl"]["window_id"] for line in control_queue_file.read_text().splitlines()]
-    assert sent == [5, 4]
+    assert sent == [1, 2]
 
 
 class ExplodingBackend:

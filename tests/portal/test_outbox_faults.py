@@ -21,7 +21,8 @@ from portal import clock
 from portal.backends import SendResult
 from portal.backends.local import LocalQueue
 from portal.models import MessageStatus, OutboundMessage
-from portal.services import outbox_claim, outbox_enqueue, outbox_publish, outbox_publish_all, outbox_record_results
+from portal.publisher import outbox_claim, outbox_publish, outbox_publish_all, outbox_record_results
+from portal.services import outbox_enqueue
 from tests.portal.payloads import control_message
 
 ROOT = Path(settings.BASE_DIR)
@@ -87,8 +88,8 @@ def test_two_publishers_at_once_never_send_a_message_twice(settings):
 def test_a_crash_between_send_and_mark_resends_only_once_the_lease_has_passed(control_queue_file, now, settings):
     start = now("2026-03-02T10:00:00Z")
     enqueue(2)
-    claimed = outbox_claim(now=start, limit=10)
-    LocalQueue().send(claimed)  # ... and the publisher dies here, before marking them SENT
+    claim = outbox_claim(now=start, limit=10)
+    LocalQueue().send(claim.messages)  # ... and the publisher dies here, before marking them SENT
     lease = dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
 
     now((start + lease - dt.timedelta(seconds=1)).isoformat())
@@ -112,7 +113,7 @@ def test_a_publisher_whose_lease_lapsed_does_not_overwrite_the_new_owner(now, se
 
     now((start + dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS + 1)).isoformat())
     assert outbox_publish(backend=RecordingBackend()).sent == 1  # a second publisher takes it over
-    outbox_record_results(messages=slow, results=[SendResult(message.id, False, error="timeout")], now=clock.now())
+    outbox_record_results(claim=slow, results=[SendResult(message.id, False, error="timeout")], now=clock.now())
 
     message.refresh_from_db()
     assert (message.status, message.attempts, message.last_error) == (MessageStatus.SENT, 1, "")
@@ -124,7 +125,7 @@ class SlowQueue(RecordingBackend):
     def __init__(self, monkeypatch) -> None:
         super().__init__()
         self.elapsed = 0.0
-        monkeypatch.setattr("portal.services.time.monotonic", lambda: self.elapsed)
+        monkeypatch.setattr("portal.publisher.time.monotonic", lambda: self.elapsed)
 
     def send(self, messages):
         self.elapsed += 40
@@ -143,7 +144,7 @@ def test_a_slow_queue_stops_sending_before_the_lease_runs_out(monkeypatch, setti
     assert report.sent == 20 and report.retrying == 0  # batches at 0 s and 40 s; not the one at 80 s
     untried = OutboundMessage.objects.filter(status=MessageStatus.PENDING)
     assert untried.count() == 20
-    assert {(m.attempts, m.lease_until, m.next_attempt_at) for m in untried} == {(0, None, clock.now())}
+    assert {(m.attempts, m.next_attempt_at) for m in untried} == {(0, clock.now())}
     assert outbox_publish_all(backend=RecordingBackend()).sent == 20  # released at once, no backoff
 
 
@@ -254,10 +255,10 @@ class CountedStop:
 
 @pytest.mark.django_db
 def test_the_publisher_loop_outlives_a_failing_turn(monkeypatch, control_queue_file):
-    from portal import services
+    from portal import publisher
 
     enqueue(1)
-    real = services.outbox_publish_all
+    real = publisher.outbox_publish_all
     outcomes = iter([RuntimeError("database restarting"), None])
 
     def flaky(**kwargs):
@@ -266,10 +267,10 @@ def test_the_publisher_loop_outlives_a_failing_turn(monkeypatch, control_queue_f
             raise outcome
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "outbox_publish_all", flaky)
+    monkeypatch.setattr(publisher, "outbox_publish_all", flaky)
     stop = CountedStop(turns=2)
 
-    services.outbox_publish_loop(stop=stop)
+    publisher.outbox_publish_loop(stop=stop)
 
     assert len(control_queue_file.read_text().splitlines()) == 1  # the turn after the failure sent it
     assert stop.waits == [settings.OUTBOX_POLL_SECONDS, settings.OUTBOX_POLL_SECONDS]

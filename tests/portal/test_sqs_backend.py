@@ -8,7 +8,8 @@ import pytest
 
 from portal import clock
 from portal.models import MessageStatus, OutboundMessage
-from portal.services import outbox_enqueue, outbox_publish_all
+from portal.publisher import outbox_publish_all
+from portal.services import outbox_enqueue
 from tests.portal.payloads import control_message
 
 pytestmark = pytest.mark.django_db

@@ -252,7 +252,8 @@ def test_screenshots_of_the_console_with_the_demo(chromium, live_server, operato
     """docs/console-1440.png and docs/console-390.png: `PORTAL_SCREENSHOTS=docs make test PYTEST_ARGS='-m slow -k screenshots'`."""
     import os
 
-    from portal.services import demo_load, outbox_publish_all
+    from portal.publisher import outbox_publish_all
+    from portal.services import demo_load
     from scheduling.scheduler.heartbeat import heartbeat_tick
     from scheduling.workflows.dispatcher import jobs_dispatch
 

@@ -18,7 +18,7 @@ from django.conf import settings
 
 from portal.alerts.models import NotificationChannel
 from portal.backends import SendResult
-from portal.models import MessageStatus, OutboundMessage
+from portal.models import OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -46,30 +46,17 @@ def target_shown(kind: str, target: str) -> str:
         return "***"
 
 
-def _waiting_channels(messages: list[OutboundMessage]) -> set[int]:
-    """Channels with an older notification still pending outside this batch (backing off after a failure)."""
-    batch = [m.id for m in messages]
-    older = (
-        OutboundMessage.objects.filter(kind=messages[0].kind, status=MessageStatus.PENDING, id__lt=max(batch))
-        .exclude(id__in=batch)
-        .values_list("id", "payload__channel_id")
-    )
-    firsts: dict[int, int] = {}
-    for message in messages:
-        firsts.setdefault(message.payload.get("channel_id"), message.id)
-    return {channel for id_, channel in older if channel in firsts and id_ < firsts[channel]}
-
-
 class NotificationSender:
     """The outbox backend of NOTIFICATION messages: each to its channel, in the order they were written.
 
-    A channel that fails holds its later notifications back (untried, so no attempt
-    is counted), so a receiver that was down gets them in order once it is back.
+    Each channel is a lane of the outbox (OUTBOX_LANE_FIELD_BY_KIND): a channel that fails
+    holds its later notifications back (untried, so no attempt is counted) and its lane
+    waits, so a receiver that was down gets them in order once it is back.
     """
 
     def send(self, messages: list[OutboundMessage]) -> list[SendResult]:
         channels = NotificationChannel.objects.in_bulk({m.payload.get("channel_id") for m in messages})
-        held = _waiting_channels(messages)
+        held: set[int] = set()
         # Receivers answer one by one, each within its timeout: stop at half the lease, as the publisher does
         # between batches, so no other publisher takes these messages over while they are being sent.
         deadline = time.monotonic() + settings.OUTBOX_LEASE_SECONDS / 2

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from portal import clock
 from portal.backends.local import LocalQueueTaken, local_queue_claim
 from portal.lib.loop import StopSignal
-from portal.services import outbox_publish_all, outbox_publish_loop
+from portal.publisher import outbox_publish_all, outbox_publish_loop
 
 
 class Command(BaseCommand):
