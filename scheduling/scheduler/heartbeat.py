@@ -19,7 +19,6 @@ from portal.lib.times import iso_utc
 from portal.models import Heartbeat
 from portal.services import outbox_enqueue
 from scheduling.scheduler.alerts import dispatcher_watch
-from scheduling.scheduler.business_time import HORIZON_DAYS
 from scheduling.scheduler.models import (
     SchedulerTask,
     TaskEvent,
@@ -156,17 +155,12 @@ def _resume_due(now: dt.datetime) -> int:
 def _tick_task(task: SchedulerTask, *, now: dt.datetime, event: str, inline: bool, report: TickReport) -> None:
     expect = {"next_timeout_at": task.next_timeout_at}
     if not task.is_open(now):
-        later = task.next_open(now)
+        later, note = task.deferral(now)
         with transaction.atomic():
             if later is None:
-                groups = ", ".join(g.name for g in task.calendar_groups.all())
-                error = f"no business time within {HORIZON_DAYS} days in calendar groups {groups}"
-                report.count("failed" if task_to_error(task, event=event, error=error, expect=expect) else "taken")
+                report.count("failed" if task_to_error(task, event=event, error=note, expect=expect) else "taken")
                 return
-            moved = task_move(
-                task, to_state=task.state, event=event, expect=expect, next_timeout_at=later,
-                note=f"outside business time: next timeout moved to {iso_utc(later)}",
-            )
+            moved = task_move(task, to_state=task.state, event=event, expect=expect, next_timeout_at=later, note=note)
         report.deferred += moved
         return
     token = task_claim(task, now=now, event=event, expect=expect)
