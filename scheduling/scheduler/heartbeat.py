@@ -19,6 +19,7 @@ from portal.lib.times import iso_utc
 from portal.models import Heartbeat
 from portal.services import outbox_enqueue
 from scheduling.scheduler.alerts import dispatcher_watch
+from scheduling.scheduler.due import scheduler_tasks_claim_due, scheduler_tasks_hand_off, scheduler_tasks_run_claimed
 from scheduling.scheduler.models import (
     SchedulerTask,
     TaskEvent,
@@ -173,6 +174,25 @@ def _tick_task(task: SchedulerTask, *, now: dt.datetime, event: str, inline: boo
         report.handed_off += 1
 
 
+def _tick_many(due: list[SchedulerTask], *, event: str, inline: bool, report: TickReport) -> None:
+    """Many due tasks: the same moves as _tick_task, claimed in one transaction and run a chunk per transaction."""
+    try:
+        claimed = scheduler_tasks_claim_due(tasks=due, event=event)
+    except Exception:
+        log.exception("heartbeat: %d due scheduler tasks could not be claimed; the next tick tries again", len(due))
+        report.count("broken")
+        return
+    report.deferred += claimed.deferred
+    outcomes = claimed.outcomes
+    if inline:
+        outcomes += scheduler_tasks_run_claimed(claims=claimed.claims, tasks=claimed.tasks)
+    else:
+        scheduler_tasks_hand_off(claims=claimed.claims)
+        report.handed_off += len(claimed.claims)
+    for outcome, count in (+outcomes).items():
+        report.outcomes[outcome] = report.outcomes.get(outcome, 0) + count
+
+
 def heartbeat_tick(*, event: str = TaskEvent.HEARTBEAT, inline: bool = True) -> TickReport:
     """One tick: record it, recover, resume, and run (or hand to workers) every due task.
 
@@ -195,12 +215,16 @@ def heartbeat_tick(*, event: str = TaskEvent.HEARTBEAT, inline: bool = True) -> 
             report.finalized = generations_finalize()
         except Exception:
             log.exception("heartbeat: the finalize check failed; the tick goes on")
-    for task in tasks_due(now):
-        try:
-            _tick_task(task, now=now, event=event, inline=inline, report=report)
-        except Exception:
-            log.exception("heartbeat: scheduler task %s could not be handled; the others go on", task.name)
-            report.count("broken")
+    due = tasks_due(now)
+    if len(due) >= settings.SCHEDULER_TICK_BULK_MIN:
+        _tick_many(due, event=event, inline=inline, report=report)
+    else:
+        for task in due:
+            try:
+                _tick_task(task, now=now, event=event, inline=inline, report=report)
+            except Exception:
+                log.exception("heartbeat: scheduler task %s could not be handled; the others go on", task.name)
+                report.count("broken")
     _watch(now)
     return report
 
