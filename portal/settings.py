@@ -232,6 +232,8 @@ SCHEDULER_ACTIONS: dict[str, str] = {
 # A failing task is retried after base, 2 x base, 4 x base ... seconds, capped.
 SCHEDULER_RETRY_BASE_SECONDS = env_int("SCHEDULER_RETRY_BASE_SECONDS", 60, minimum=1)
 SCHEDULER_RETRY_MAX_SECONDS = env_int("SCHEDULER_RETRY_MAX_SECONDS", 3600, minimum=1)
+# A batch scan with at least this many configs due reads them as plain rows and writes the quiet ones in bulk.
+BATCH_SCAN_BULK_MIN = env_int("BATCH_SCAN_BULK_MIN", 2000, minimum=1)
 # A tick with at least this many due tasks claims them in one transaction and runs them a chunk per transaction.
 SCHEDULER_TICK_BULK_MIN = env_int("SCHEDULER_TICK_BULK_MIN", 20, minimum=1)
 

@@ -283,3 +283,9 @@ class BatchAlert(models.Model):
             return None
         return self.last_message_at + dt.timedelta(minutes=realert_minutes)
 
+    def next_scan_at(self, now: dt.datetime) -> dt.datetime | None:
+        """When the scan must look at this config again: its state may change, or its alert repeats (None: only a write)."""
+        config = self.config
+        instants = (config.alert_changes_after(now, config.latest_window), self.realert_at(config.realert_minutes))
+        return min((t for t in instants if t), default=None)
+
