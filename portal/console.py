@@ -8,9 +8,14 @@ feed's queries do not grow with the number of jobs (tests/portal/test_console.py
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -37,6 +42,8 @@ from scheduling.workflows.selectors import (
     monitor_status_counts,
     scheduler_state,
 )
+
+log = logging.getLogger(__name__)
 
 LOGIN_URL = "/monitor/login/"
 
@@ -86,51 +93,86 @@ def _refused(request: HttpRequest) -> JsonResponse | None:
 
 @require_GET
 def monitor_data(request: HttpRequest) -> JsonResponse:
+    """The console's refresh: one snapshot per role and filters, shared by every tab (see ``snapshot``)."""
     if refused := _refused(request):
         return refused
     status = request.GET.get("status", "")
-    page = monitor_jobs_page(
-        spool=request.GET.get("spool", ""),
-        status=status if status in JobStatus.values else "",
-        before=optional_int(request.GET.get("before")),
-        after=optional_int(request.GET.get("after")),
-    )
+    filters = {
+        "spool": request.GET.get("spool", ""),
+        "status": status if status in JobStatus.values else "",
+        "before": optional_int(request.GET.get("before")),
+        "after": optional_int(request.GET.get("after")),
+    }
+    key = f"console:{role_label(request.user)}:{sorted(filters.items())}"
+    return JsonResponse(snapshot(key, lambda: monitor_payload(**filters)))
+
+
+def snapshot(key: str, build: Callable[[], dict]) -> dict:
+    """``build()`` at most once per CONSOLE_SNAPSHOT_SECONDS for ``key``, in the shared cache (Redis with REDIS_URL).
+
+    Every tab refreshes each second: they read the same snapshot, so fifty tabs cost
+    the database what one does. The cache ends the snapshot; the first request after
+    that takes the rebuild, and the others are answered the previous one meanwhile.
+    """
+    seconds = settings.CONSOLE_SNAPSHOT_SECONDS
+    if not seconds:
+        return build()
+    name = "console-snapshot:" + hashlib.sha256(key.encode()).hexdigest()
+    try:
+        fresh = cache.get(name)
+        if fresh is not None:
+            return fresh
+        if not cache.add(f"{name}:building", 1, timeout=10):
+            previous = cache.get(f"{name}:previous")
+            if previous is not None:
+                return previous
+        payload = build()
+        cache.set_many({name: payload}, timeout=seconds)
+        cache.set(f"{name}:previous", payload, timeout=60)
+        cache.delete(f"{name}:building")
+        return payload
+    except Exception:  # the cache away: the console still answers, from the database
+        log.exception("console: the snapshot cache failed; answering without it")
+        return build()
+
+
+def monitor_payload(*, spool: str, status: str, before: int | None, after: int | None) -> dict:
+    """Everything the console's refresh shows: attention first, then the job table's page (DOMAIN §6)."""
+    page = monitor_jobs_page(spool=spool, status=status, before=before, after=after)
     health = portal_health()
     gates = job_gates()
     control = scheduler_state()
     attention = monitor_attention_jobs()
-    return JsonResponse(
-        {
-            "now": iso_utc(clock.now()),
-            "time_zone": settings.PORTAL_TIME_ZONE,
-            "heartbeat": {"last_tick_at": iso_utc(health.last_heartbeat_at), "stale": health.heartbeat_stale},
-            "scheduler": {
-                "shutdown": control.shut_down,
-                "changed_at": iso_utc(control.changed_at),
-                "changed_by": control.changed_by,
-                "reason": control.reason,
-            },
-            "counts": monitor_status_counts(),
-            "counts_cap": COUNT_CAP,
-            "attention": {"rows": [job_row(job, gates) for job in attention], "limit": ATTENTION_LIMIT},
-            "jobs": {
-                "rows": [job_row(job, gates) for job in page.rows],
-                "older": page.older,
-                "newer": page.newer,
-                "spools": monitor_spools(),
-            },
-            "batches": alerting_batches(),
-            "held": held_arrivals_listing(),
-            "tasks": [task_row(task) for task in monitor_tasks()],
-            "outbox": {
-                "pending": health.outbox_pending,
-                "oldest_pending_age_seconds": health.outbox_oldest_pending_age_seconds,
-                **outbox_problems(),
-            },
-            "charts": summary_chart_series(),
-            "alerts": open_alerts(),
-        }
-    )
+    return {
+        "now": iso_utc(clock.now()),
+        "time_zone": settings.PORTAL_TIME_ZONE,
+        "heartbeat": {"last_tick_at": iso_utc(health.last_heartbeat_at), "stale": health.heartbeat_stale},
+        "scheduler": {
+            "shutdown": control.shut_down,
+            "changed_at": iso_utc(control.changed_at),
+            "changed_by": control.changed_by,
+            "reason": control.reason,
+        },
+        "counts": monitor_status_counts(),
+        "counts_cap": COUNT_CAP,
+        "attention": {"rows": [job_row(job, gates) for job in attention], "limit": ATTENTION_LIMIT},
+        "jobs": {
+            "rows": [job_row(job, gates) for job in page.rows],
+            "older": page.older,
+            "newer": page.newer,
+            "spools": monitor_spools(),
+        },
+        "batches": alerting_batches(),
+        "held": held_arrivals_listing(),
+        "tasks": [task_row(task) for task in monitor_tasks()],
+        "outbox": {
+            "pending": health.outbox_pending,
+            "oldest_pending_age_seconds": health.outbox_oldest_pending_age_seconds,
+            **outbox_problems(),
+        },
+        "charts": summary_chart_series(),
+        "alerts": open_alerts(),
+    }
 
 
 @require_GET

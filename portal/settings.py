@@ -298,6 +298,17 @@ if Q_BROKER == "redis":
 else:
     Q_CLUSTER["orm"] = "default"
 
+# --- cache -------------------------------------------------------------------------
+# Shared by every process of a host, and with REDIS_URL by every host: the console's snapshot
+# (one per second for all tabs) and django-q2's cluster statistics. Without Redis each process
+# keeps its own (local memory).
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "portal"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "portal"}}
+# How long the console's refresh is served from one snapshot (0: built for every request).
+CONSOLE_SNAPSHOT_SECONDS = env_int("CONSOLE_SNAPSHOT_SECONDS", 1, minimum=0)
+
 # --- workflow jobs (DOMAIN §3) ---------------------------------------------------------
 # Workflow files and the commands in them are relative to the project directory.
 WORKFLOW_BASE_DIR = BASE_DIR
