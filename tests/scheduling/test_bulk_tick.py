@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
-from portal import clock
 from portal.alerts.models import AlertEpisode
 from portal.models import AuditEntry
 from scheduling.scheduler import heartbeat
 from scheduling.scheduler.due import scheduler_tasks_run_claimed
 from scheduling.scheduler.models import SchedulerTask, TaskState, TaskTransition
 from scheduling.scheduler.services import scheduler_task_disable
-from tests.scheduling.conftest import utc
 
 pytestmark = pytest.mark.django_db
 
@@ -132,41 +129,3 @@ def test_a_task_disabled_between_claim_and_run_is_lost_and_stays_disabled(record
     assert disabled.state == TaskState.DISABLED
     assert scheduler_tasks_run_claimed(claims=handed) == {"lost": 2}  # delivered twice: nothing runs twice
 
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_two_bulk_ticks_at_once_run_each_action_once(recorder, make_task, settings, monkeypatch):
-    settings.SCHEDULER_TICK_BULK_MIN = BULK
-    clock.set_now(utc("2026-03-02T10:00:00Z"))
-    tasks = [make_task(f"task-{n:02d}", interval_seconds=300) for n in range(40)]
-    clock.set_now(utc("2026-03-02T10:05:00Z"))
-    both_read = threading.Barrier(2, timeout=30)
-    read_due = heartbeat.tasks_due
-
-    def due_then_wait(now):
-        found = read_due(now)
-        both_read.wait()
-        return found
-
-    monkeypatch.setattr(heartbeat, "tasks_due", due_then_wait)
-    reports, errors = [], []
-
-    def tick() -> None:
-        try:
-            reports.append(heartbeat.heartbeat_tick())
-        except Exception as exc:  # noqa: BLE001  - surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=tick) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert errors == []
-    assert sorted(run.task_name for run in recorder.calls) == [t.name for t in tasks]
-    assert sum(r.outcomes.get("done", 0) for r in reports) == len(tasks)
-    assert sum(r.outcomes.get("taken", 0) for r in reports) == len(tasks)
-    assert all(t.transitions.filter(event="E_ActionDone").count() == 1 for t in tasks)
