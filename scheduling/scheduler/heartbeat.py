@@ -187,8 +187,12 @@ def _tick_many(due: list[SchedulerTask], *, event: str, inline: bool, report: Ti
     if inline:
         outcomes += scheduler_tasks_run_claimed(claims=claimed.claims, tasks=claimed.tasks)
     else:
-        scheduler_tasks_hand_off(claims=claimed.claims)
-        report.handed_off += len(claimed.claims)
+        try:
+            scheduler_tasks_hand_off(claims=claimed.claims)
+            report.handed_off += len(claimed.claims)
+        except Exception:  # the broker away: the claims lapse and a later tick retries the tasks
+            log.exception("heartbeat: %d claimed scheduler tasks could not be handed to the workers", len(claimed.claims))
+            outcomes["broken"] += len(claimed.claims)
     for outcome, count in (+outcomes).items():
         report.outcomes[outcome] = report.outcomes.get(outcome, 0) + count
 

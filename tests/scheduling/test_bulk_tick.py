@@ -129,3 +129,19 @@ def test_a_task_disabled_between_claim_and_run_is_lost_and_stays_disabled(record
     assert disabled.state == TaskState.DISABLED
     assert scheduler_tasks_run_claimed(claims=handed) == {"lost": 2}  # delivered twice: nothing runs twice
 
+
+
+def test_a_broker_away_leaves_the_claims_to_lapse_and_the_tick_goes_on(recorder, make_task, now, settings, monkeypatch):
+    settings.SCHEDULER_TICK_BULK_MIN = BULK
+
+    def broker_away(claims):
+        raise ConnectionError("redis: connection refused")
+
+    monkeypatch.setattr(heartbeat, "scheduler_tasks_hand_off", broker_away)
+    now("2026-03-02T10:00:00Z")
+    for name in ("a", "b"):
+        make_task(name)
+    now("2026-03-02T10:05:00Z")
+    report = heartbeat.heartbeat_tick(inline=False)
+    assert report.outcomes == {"broken": 2} and report.handed_off == 0
+    assert set(SchedulerTask.objects.values_list("state", flat=True)) == {TaskState.PROCESSING}  # until the claims expire
