@@ -72,7 +72,10 @@ def main() -> None:
     parser.add_argument("--configs", type=int, default=1000)
     parser.add_argument("--hours", type=int, default=24)
     parser.add_argument("--request-size", type=int, default=10_000)
+    parser.add_argument("--size", choices=("small", "full"), default="full", help="small: the CI smoke run")
     args = parser.parse_args()
+    if args.size == "small":
+        args.configs, args.hours, args.request_size = 20, 2, 100
     name = connection.settings_dict["NAME"]
     if connection.vendor != "postgresql" or not name.endswith("_bench"):
         sys.exit(f"run on a PostgreSQL database made for benchmarks (name ending in _bench), not {name!r}")

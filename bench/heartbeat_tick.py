@@ -3,16 +3,20 @@
 Run on PostgreSQL in a database of its own (it deletes every scheduler task there):
 
     createdb -h 127.0.0.1 -U postgres wt3_bench
-    DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/wt3_bench .venv/bin/python bench/heartbeat_tick.py [TASKS]
+    DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/wt3_bench .venv/bin/python bench/heartbeat_tick.py [--tasks N]
 
-Prints figures and ratios: an idle tick, a tick that runs every task in-process (each action
-writes one row, as a summary writes its outbox rows), the same tasks split between two
-concurrent tickers, a tick that defers every task to the next business day, and next-open
-look-ups on a calendar with weekends, holidays and opening hours.
+Prints figures and ratios: an idle tick; a tick that runs every task in-process (each action
+writes one row, as a summary writes its outbox rows), first by the one-task path (a claim commit
+and an action commit per task: the baseline) then by the bulk path a tick takes when many tasks
+are due (one claim transaction, a transaction per chunk of actions; target >= 1,000 scheduler
+actions a second); the same tasks split between two concurrent tickers; a tick that defers every
+task to the next business day; and next-open look-ups on a calendar with weekends, holidays and
+opening hours. ``--size small`` runs 50 tasks (the CI smoke run).
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import sys
@@ -73,7 +77,22 @@ def timed(function) -> float:
     return time.perf_counter() - began
 
 
-def tick_at(instant: dt.datetime) -> None:
+def counted(function) -> tuple[float, int]:
+    """Seconds and SQL statements of one call."""
+    statements = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal statements
+        statements += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        seconds = timed(function)
+    return seconds, statements
+
+
+def tick_at(instant: dt.datetime, *, bulk: bool = True) -> None:
+    settings.SCHEDULER_TICK_BULK_MIN = 1 if bulk else 10**9
     clock.set_now(instant)
     heartbeat_tick()
 
@@ -94,7 +113,7 @@ def concurrent_ticks(instant: dt.datetime) -> None:
         thread.join()
 
 
-def main(count: int) -> None:
+def main(count: int, repeat: int) -> None:
     call_command("migrate", verbosity=0)
     settings.SCHEDULER_ACTIONS = {subtype: "__main__.bench_action" for subtype in Subtype.values}
     print(f"database: {connection.vendor}, tasks: {count}")
@@ -109,10 +128,20 @@ def main(count: int) -> None:
 
     reset(count, None)
     idle = timed(lambda: tick_at(START + dt.timedelta(minutes=1)))
-    due = timed(lambda: tick_at(START + dt.timedelta(minutes=5)))
-    assert len(RUNS) == count, len(RUNS)
+    runs = {False: [], True: []}
+    for _ in range(repeat):  # alternated, so that both paths see the same load on a shared machine
+        for bulk in (False, True):
+            reset(count, None)
+            runs[bulk].append(counted(lambda bulk=bulk: tick_at(START + dt.timedelta(minutes=5), bulk=bulk)))
+            assert len(RUNS) == count and SchedulerTask.objects.filter(last_fired_at=START + dt.timedelta(minutes=5)).count() == count
+    (one_by_one, one_statements), (due, due_statements) = (min(runs[bulk]) for bulk in (False, True))
     print(f"idle tick (no task due):            {idle * 1000:8.1f} ms")
-    print(f"tick running {count} actions in-process: {due:8.2f} s  = {due / count * 1000:.2f} ms per task, {count / due:.0f} tasks/s")
+    print(f"tick running {count} actions, one task at a time (baseline): {one_by_one:8.2f} s  = "
+          f"{one_by_one / count * 1000:.2f} ms per task, {count / one_by_one:.0f} actions/s, "
+          f"{one_statements / count:.1f} SQL statements per action (commits aside)")
+    print(f"tick running {count} actions in bulk: {due:8.2f} s  = {due / count * 1000:.2f} ms per task, "
+          f"{count / due:.0f} actions/s (target >= 1000), {due_statements / count:.2f} statements per action "
+          f"(the action's own: 1)")
 
     reset(count, None)
     both = timed(lambda: concurrent_ticks(START + dt.timedelta(minutes=5)))
@@ -136,6 +165,7 @@ def main(count: int) -> None:
     worst = timed(lambda: sundays_closed.next_open(friday_evening))
     print(f"next_open, never open (2-year scan): {worst * 1000:8.1f} ms")
 
+    print(f"ratio bulk / one-at-a-time actions/s: {one_by_one / due:8.1f} x (best of {repeat} runs each)")
     print(f"ratio in-process tick / idle tick:  {due / idle:8.0f} x")
     print(f"ratio two tickers / one ticker:     {both / due:8.2f} x")
     print(f"ratio defer / run per task:         {deferred / due:8.2f} x")
@@ -144,4 +174,10 @@ def main(count: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="timed ticks of each path; the best is printed")
+    parser.add_argument("--size", choices=("small", "full"), default="full", help="small: 50 tasks once (the CI smoke run)")
+    options = parser.parse_args()
+    small = options.size == "small"
+    main(50 if small else options.tasks, 1 if small else options.repeat)

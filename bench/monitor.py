@@ -5,14 +5,18 @@ Django/DRF stack in-process (no socket):
 
 1. the jobs API filtered by status (`GET /api/v1/jobs/?status=Error`, keyset page);
 2. the monitor's refresh request (`GET /monitor/data/`), unfiltered and by status;
-target: 95th percentile under 50 ms (keyset pages, no COUNT over the whole table).
+target: 95th percentile under 50 ms (keyset pages, no COUNT over the whole table);
+3. open tabs: database queries a second for 1 tab and for 50 tabs refreshing every second
+   (the console's cadence), the tabs of one browser and 50 browsers, with the console's
+   snapshot and without it (the baseline); target: 50 tabs cost no more queries a second than one.
 
 Use a database of its own (it creates its tables and the jobs, once):
 
     createdb -h 127.0.0.1 -U postgres portal_bench_monitor
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench_monitor .venv/bin/python bench/monitor.py
 
-Options: --jobs N (default 1,000,000), --requests N (default 200).
+Options: --jobs N (default 1,000,000), --requests N (default 200), --tabs N (50), --seconds N (5);
+--size small is the CI smoke run (2,000 jobs, 20 requests, 2 seconds).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,7 +37,9 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import Group, User  # noqa: E402
+from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -92,12 +99,57 @@ def timed(client: Client, url: str, requests: int) -> tuple[float, float]:
     return statistics.median(times), times[int(len(times) * 0.95) - 1]
 
 
+def queries_a_second(tabs: list[Client], seconds: int) -> float:
+    """Every tab refreshes once a second, as the console does, for ``seconds``: database queries a second."""
+    queries = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal queries
+        queries += 1
+        return execute(sql, params, many, context)
+
+    cache.clear()
+    started = time.perf_counter()
+    with connection.execute_wrapper(count):
+        for second in range(seconds):
+            for tab in tabs:
+                assert tab.get("/monitor/data/").status_code == 200
+            threading.Event().wait(max(0.0, started + second + 1 - time.perf_counter()))
+    return queries / (time.perf_counter() - started)
+
+
+def open_tabs(count: int, seconds: int) -> None:
+    browser = reader()
+    same_browser = [browser] + [Client(HTTP_HOST="localhost") for _ in range(count - 1)]
+    for tab in same_browser[1:]:
+        tab.cookies = browser.cookies
+    browsers = [reader() for _ in range(count)]
+    print(f"{'open tabs, refreshing every second':<48} {'queries/s':>10} {'no snapshot':>12}")
+    figures, baselines = {}, {}
+    for label, tabs in [("1 tab", [browser]), (f"{count} tabs of one browser", same_browser), (f"{count} browsers", browsers)]:
+        settings.CONSOLE_SNAPSHOT_SECONDS = 0
+        baselines[label] = queries_a_second(tabs, seconds)
+        settings.CONSOLE_SNAPSHOT_SECONDS = 1
+        figures[label] = queries_a_second(tabs, seconds)
+        print(f"{label:<48} {figures[label]:>10.1f} {baselines[label]:>12.1f}")
+    one = baselines["1 tab"]  # what one tab cost before the snapshot
+    print(f"ratio {count} tabs of one browser / 1 tab without snapshot: "
+          f"{figures[f'{count} tabs of one browser'] / one:.2f} (target <= 1); "
+          f"{count} browsers (a reader check each per second) / 1 tab: {figures[f'{count} browsers'] / one:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--tabs", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--size", choices=("small", "full"), default="full")
     options = parser.parse_args()
+    if options.size == "small":
+        options.jobs, options.requests, options.seconds = 2000, 20, 2
     build(options.jobs)
+    settings.CONSOLE_SNAPSHOT_SECONDS = 0  # the timings below are of building the refresh, not of the snapshot
     client = reader()
     spool = Spool.objects.order_by("name").first().name
     print(f"{Job.objects.count():,} jobs; {options.requests} requests each; target p95 < 50 ms")
@@ -112,6 +164,7 @@ def main() -> None:
     ]:
         median, p95 = timed(client, url, options.requests)
         print(f"{label:<48} {median:>10.1f} {p95:>8.1f} {p95 / 50:>10.2f}x")
+    open_tabs(options.tabs, options.seconds)
 
 
 if __name__ == "__main__":

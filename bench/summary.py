@@ -82,7 +82,10 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--requests", type=int, default=10)
+    parser.add_argument("--size", choices=("small", "full"), default="full", help="small: the CI smoke run")
     options = parser.parse_args()
+    if options.size == "small":
+        options.rows, options.repeat, options.requests = 20_000, 1, 1
     postgres_ready("bench/summary.py")
     rows_ready(options.rows, options.fresh)
     summary_benchmark(options.repeat)

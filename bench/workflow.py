@@ -38,7 +38,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
-    return parser.parse_args()
+    parser.add_argument("--size", choices=("small", "full"), default="full", help="small: the CI smoke run")
+    args = parser.parse_args()
+    if args.size == "small":
+        args.steps, args.jobs = 3, 20
+    return args
 
 
 def ensure_database(url: str) -> None:

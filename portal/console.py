@@ -8,9 +8,14 @@ feed's queries do not grow with the number of jobs (tests/portal/test_console.py
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -40,6 +45,8 @@ from scheduling.workflows.selectors import (
     monitor_status_counts,
     scheduler_state,
 )
+
+log = logging.getLogger(__name__)
 
 LOGIN_URL = "/monitor/login/"
 
@@ -89,54 +96,114 @@ def _refused(request: HttpRequest) -> JsonResponse | None:
 
 @require_GET
 def monitor_data(request: HttpRequest) -> JsonResponse:
+    """The console's refresh: one snapshot per role and filters, shared by every tab (see ``snapshot``)."""
+    role = _reader_role(request)
+    if isinstance(role, JsonResponse):
+        return role
+    status = request.GET.get("status", "")
+    filters = {
+        "spool": request.GET.get("spool", ""),
+        "status": status if status in JobStatus.values else "",
+        "before": optional_int(request.GET.get("before")),
+        "after": optional_int(request.GET.get("after")),
+    }
+    key = f"console:{role}:{sorted(filters.items())}"
+    return JsonResponse(snapshot(key, lambda: monitor_payload(**filters)))
+
+
+def _reader_role(request: HttpRequest) -> str | JsonResponse:
+    """The reader's role, checked (session, user, groups) at most once per snapshot period for a browser.
+
+    The tabs of one browser share its session: they refresh on that check instead
+    of three queries each. A logout or a role taken away counts within the period.
+    """
+    seconds = settings.CONSOLE_SNAPSHOT_SECONDS
+    cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+    name = "console-reader:" + hashlib.sha256(cookie.encode()).hexdigest()
+    try:
+        role = cache.get(name) if seconds and cookie else None
+    except Exception:  # the cache away: checked in the database, as without a snapshot
+        log.exception("console: the snapshot cache failed; checking the reader without it")
+        role, seconds = None, 0
+    if role is not None:
+        return role
     if refused := _refused(request):
         return refused
-    status = request.GET.get("status", "")
-    page = monitor_jobs_page(
-        spool=request.GET.get("spool", ""),
-        status=status if status in JobStatus.values else "",
-        before=optional_int(request.GET.get("before")),
-        after=optional_int(request.GET.get("after")),
-    )
+    role = role_label(request.user)
+    if seconds and cookie:
+        cache.set(name, role, timeout=seconds)
+    return role
+
+
+def snapshot(key: str, build: Callable[[], dict]) -> dict:
+    """``build()`` at most once per CONSOLE_SNAPSHOT_SECONDS for ``key``, in the shared cache (Redis with REDIS_URL).
+
+    Every tab refreshes each second: they read the same snapshot, so fifty tabs cost
+    the database what one does. The cache ends the snapshot; the first request after
+    that takes the rebuild, and the others are answered the previous one meanwhile.
+    """
+    seconds = settings.CONSOLE_SNAPSHOT_SECONDS
+    if not seconds:
+        return build()
+    name = "console-snapshot:" + hashlib.sha256(key.encode()).hexdigest()
+    try:
+        fresh = cache.get(name)
+        if fresh is not None:
+            return fresh
+        if not cache.add(f"{name}:building", 1, timeout=10):
+            previous = cache.get(f"{name}:previous")
+            if previous is not None:
+                return previous
+        payload = build()
+        cache.set_many({name: payload}, timeout=seconds)
+        cache.set(f"{name}:previous", payload, timeout=60)
+        cache.delete(f"{name}:building")
+        return payload
+    except Exception:  # the cache away: the console still answers, from the database
+        log.exception("console: the snapshot cache failed; answering without it")
+        return build()
+
+
+def monitor_payload(*, spool: str, status: str, before: int | None, after: int | None) -> dict:
+    """Everything the console's refresh shows: attention first, then the job table's page (DOMAIN §6)."""
+    page = monitor_jobs_page(spool=spool, status=status, before=before, after=after)
     health = portal_health()
     gates = job_gates()
     control = scheduler_state()
     attention = monitor_attention_jobs()
-    return JsonResponse(
-        {
-            "now": iso_utc(clock.now()),
-            "time_zone": settings.PORTAL_TIME_ZONE,
-            "heartbeat": {"last_tick_at": iso_utc(health.last_heartbeat_at), "stale": health.heartbeat_stale},
-            "scheduler": {
-                "shutdown": control.shut_down,
-                "changed_at": iso_utc(control.changed_at),
-                "changed_by": control.changed_by,
-                "reason": control.reason,
-            },
-            "counts": monitor_status_counts(),
-            "counts_cap": COUNT_CAP,
-            "attention": {"rows": [job_row(job, gates) for job in attention], "limit": ATTENTION_LIMIT},
-            "jobs": {
-                "rows": [job_row(job, gates) for job in page.rows],
-                "older": page.older,
-                "newer": page.newer,
-                "spools": monitor_spools(),
-            },
-            "batches": alerting_batches(),
-            "held": held_arrivals_listing(),
-            "tasks": [task_row(task) for task in monitor_tasks()],
-            "outbox": {
-                "pending": health.outbox_pending,
-                "pending_capped": health.outbox_pending_capped,
-                "oldest_pending_age_seconds": health.outbox_oldest_pending_age_seconds,
-                **outbox_problems(),
-            },
-            "charts": summary_chart_series(),
-            "alerts": open_alerts(),
-            "cutoffs": cutoff_rows(),
-            "timeline": timeline_rows(),
-        }
-    )
+    return {
+        "now": iso_utc(clock.now()),
+        "time_zone": settings.PORTAL_TIME_ZONE,
+        "heartbeat": {"last_tick_at": iso_utc(health.last_heartbeat_at), "stale": health.heartbeat_stale},
+        "scheduler": {
+            "shutdown": control.shut_down,
+            "changed_at": iso_utc(control.changed_at),
+            "changed_by": control.changed_by,
+            "reason": control.reason,
+        },
+        "counts": monitor_status_counts(),
+        "counts_cap": COUNT_CAP,
+        "attention": {"rows": [job_row(job, gates) for job in attention], "limit": ATTENTION_LIMIT},
+        "jobs": {
+            "rows": [job_row(job, gates) for job in page.rows],
+            "older": page.older,
+            "newer": page.newer,
+            "spools": monitor_spools(),
+        },
+        "batches": alerting_batches(),
+        "held": held_arrivals_listing(),
+        "tasks": [task_row(task) for task in monitor_tasks()],
+        "outbox": {
+            "pending": health.outbox_pending,
+            "pending_capped": health.outbox_pending_capped,
+            "oldest_pending_age_seconds": health.outbox_oldest_pending_age_seconds,
+            **outbox_problems(),
+        },
+        "charts": summary_chart_series(),
+        "alerts": open_alerts(),
+        "cutoffs": cutoff_rows(),
+        "timeline": timeline_rows(),
+    }
 
 
 def cutoff_rows() -> list[dict]:

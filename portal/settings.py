@@ -240,6 +240,10 @@ SCHEDULER_ACTIONS: dict[str, str] = {
 # A failing task is retried after base, 2 x base, 4 x base ... seconds, capped.
 SCHEDULER_RETRY_BASE_SECONDS = env_int("SCHEDULER_RETRY_BASE_SECONDS", 60, minimum=1)
 SCHEDULER_RETRY_MAX_SECONDS = env_int("SCHEDULER_RETRY_MAX_SECONDS", 3600, minimum=1)
+# A batch scan with at least this many configs due reads them as plain rows and writes the quiet ones in bulk.
+BATCH_SCAN_BULK_MIN = env_int("BATCH_SCAN_BULK_MIN", 2000, minimum=1)
+# A tick with at least this many due tasks claims them in one transaction and runs them a chunk per transaction.
+SCHEDULER_TICK_BULK_MIN = env_int("SCHEDULER_TICK_BULK_MIN", 20, minimum=1)
 
 # django-q2 schedules created by `setup_schedules`: name -> (task path, every N minutes).
 # A safety net beside the publisher loop; later engines add theirs.
@@ -324,6 +328,17 @@ if Q_BROKER == "redis":
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# --- cache -------------------------------------------------------------------------
+# Shared by every process of a host, and with REDIS_URL by every host: the console's snapshot
+# (one per second for all tabs) and django-q2's cluster statistics. Without Redis each process
+# keeps its own (local memory).
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "portal"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "portal"}}
+# How long the console's refresh is served from one snapshot (0: built for every request).
+CONSOLE_SNAPSHOT_SECONDS = env_int("CONSOLE_SNAPSHOT_SECONDS", 1, minimum=0)
 
 # --- workflow jobs (DOMAIN §3) ---------------------------------------------------------
 # Workflow files and the commands in them are relative to the project directory.

@@ -310,3 +310,10 @@ class BatchAlert(models.Model):
             return None
         return self.last_message_at + dt.timedelta(minutes=realert_minutes)
 
+    def next_scan_at(self, now: dt.datetime, missing: list | None = None) -> dt.datetime | None:
+        """When the scan must look at this config again: its state may change (a missing source may put it AT_RISK), or
+        its alert repeats (None: only a write)."""
+        config = self.config
+        instants = (config.alert_changes_after(now, config.latest_window, missing or []), self.realert_at(config.realert_minutes))
+        return min((t for t in instants if t), default=None)
+

@@ -10,12 +10,18 @@ writes its messages and the new alert rows in bulk.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, models, transaction
+from django.db.models import QuerySet
+from django.db.models.base import ModelState
 
 from monitoring.batches import messages as msg
 from monitoring.batches.alerts import scan_alerts_follow
@@ -33,6 +39,17 @@ from portal.lib.bulk import rows_update
 from portal.services import PendingMessage, audit_record, outbox_enqueue_bulk
 
 SCAN_CHUNK = 500
+# Each chunk reads its configs in one join: fewer, larger chunks mean fewer passes over the tables.
+BULK_CHUNK = 25_000
+# What ``decide`` and ``next_scan_at`` read, for the bulk scan to read nothing else. A rule that
+# reads another field still works (Django loads it on access) but one query per config: list it here.
+QUIET_FIELDS: dict[type[models.Model], tuple[str, ...]] = {
+    BatchAlert: ("config_id", "state", "window_id", "sequence", "transition", "last_message_at"),
+    BatchConfig: (
+        "id", "active", "exception_check", "realert_minutes", "latest_window_id", "window_hours", "max_wait_hours", "usual_arrivals",
+    ),
+    BatchWindow: ("id", "config_id", "status", "window_end", "expected_count", "received_count", "max_wait_hours"),
+}
 RECOVERED = "RECOVERED"
 
 
@@ -68,12 +85,100 @@ def batch_scan(
         due = due.filter(config__interface__code__in=list(interface_codes))
     if config_ids is not None:
         due = due.filter(config_id__in=list(config_ids))
-    ids = list(due.order_by("config_id").values_list("config_id", flat=True))
     report = ScanReport()
+    if due[: settings.BATCH_SCAN_BULK_MIN].count() >= settings.BATCH_SCAN_BULK_MIN:
+        batch_scan_bulk(due, now=now, report=report)
+        return report
+    ids = list(due.order_by("config_id").values_list("config_id", flat=True))
     for start in range(0, len(ids), chunk_size):
         with transaction.atomic():
             scan_chunk(ids[start : start + chunk_size], now=now, report=report)
     return report
+
+
+def batch_scan_bulk(due: QuerySet[BatchAlert], *, now: dt.datetime, report: ScanReport, chunk_size: int = BULK_CHUNK) -> None:
+    """The scan of many ``due`` configs at once (the first after a deployment finds every config due).
+
+    Most configs stay as they were: no message, the same alert row, only a new
+    due time. Those are found by ``decide`` itself, run on rows read as plain
+    columns (no ``Model.__init__`` per row), and written a thousand per UPDATE;
+    the few whose state changes or whose alert repeats go through ``scan_chunk``,
+    so their messages are exactly the per-config path's.
+    """
+    after = 0
+    while True:
+        with transaction.atomic():
+            # The claim: the next due rows locked in id order; a scan at the same time waits, then finds them not due.
+            locked = due.filter(config_id__gt=after).select_for_update(of=("self",)).order_by("config_id")
+            ids = list(locked.values_list("config_id", flat=True)[:chunk_size])
+            if not ids:
+                return
+            _scan_bulk_chunk(due.filter(config_id__gte=ids[0], config_id__lte=ids[-1]), set(ids), now=now, report=report)
+        after = ids[-1]
+
+
+def _scan_bulk_chunk(rows: QuerySet[BatchAlert], claimed: set[int], *, now: dt.datetime, report: ScanReport) -> None:
+    # Read by a statement after the lock: it sees whatever was committed before the claim.
+    quiet, busy = [], []
+    with _collector_paused():
+        for alert in _alerts_read(rows):
+            if alert.config_id not in claimed:
+                continue  # due since the claim: the next scan's
+            if alert.config.usual_arrivals:
+                busy.append(alert.config_id)  # may be AT_RISK: its missing sources are read by the per-config path
+                continue
+            decision = decide(alert, now=now)
+            if decision.state or decision.closed:
+                busy.append(alert.config_id)  # decided again, from full rows, by the per-config path
+                continue
+            alert.due_at, alert.evaluated_at = alert.next_scan_at(now), now
+            quiet.append(alert)
+    rows_update(quiet, ["due_at", "evaluated_at"])
+    report.evaluated += len(quiet)
+    for start in range(0, len(busy), SCAN_CHUNK):
+        scan_chunk(busy[start : start + SCAN_CHUNK], now=now, report=report)
+
+
+def _alerts_read(rows: QuerySet[BatchAlert]) -> list[BatchAlert]:
+    """The alerts of ``rows`` with their configs and latest windows, built from the QUIET_FIELDS columns only."""
+    columns = [
+        *QUIET_FIELDS[BatchAlert],
+        *(f"config__{name}" for name in QUIET_FIELDS[BatchConfig]),
+        *(f"config__latest_window__{name}" for name in QUIET_FIELDS[BatchWindow]),
+    ]
+    split = len(QUIET_FIELDS[BatchAlert]), len(QUIET_FIELDS[BatchAlert]) + len(QUIET_FIELDS[BatchConfig])
+    alerts = []
+    for row in rows.values_list(*columns).order_by("config_id"):
+        alert = _loaded(BatchAlert, row[: split[0]])
+        config = _loaded(BatchConfig, row[split[0] : split[1]])
+        window = _loaded(BatchWindow, row[split[1] :]) if row[split[1]] is not None else None
+        alert._state.fields_cache["config"] = config
+        config._state.fields_cache["latest_window"] = window
+        alerts.append(alert)
+    return alerts
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a chunk's objects are made: none of them forms a cycle, and the
+    collector's passes over tens of thousands of new objects cost more than making them."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _loaded(model: type[models.Model], values: tuple) -> models.Model:
+    """A saved ``model`` instance holding ``values`` of its QUIET_FIELDS, without ``Model.__init__`` (the bulk
+    scan's largest cost). Its other fields load on first access, as deferred fields do."""
+    instance = model.__new__(model)
+    instance.__dict__.update(zip(QUIET_FIELDS[model], values, strict=True))
+    instance._state = ModelState()
+    instance._state.adding, instance._state.db = False, DEFAULT_DB_ALIAS
+    return instance
 
 
 def batch_scan_configs(*, now: dt.datetime, config_ids: list[int]) -> ScanReport:
@@ -113,9 +218,8 @@ def scan_chunk(ids: list[int], *, now: dt.datetime, report: ScanReport) -> None:
     decisions = [decide(alert, now=now, missing=missing.get(alert.config.latest_window_id, [])) for alert in alerts]
     messages = build_messages([d for d in decisions if d.state], now=now)
     for decision in decisions:
-        alert, config = decision.alert, decision.alert.config
-        changes = config.alert_changes_after(now, config.latest_window, missing.get(config.latest_window_id, []))
-        alert.due_at = min((t for t in (changes, alert.realert_at(config.realert_minutes)) if t), default=None)
+        alert = decision.alert
+        alert.due_at = alert.next_scan_at(now, missing.get(alert.config.latest_window_id, []))
         alert.evaluated_at = now
         alert.claim_token = None
         report.evaluated += 1

@@ -95,14 +95,15 @@ def rows_update(objs: Sequence[models.Model], fields: Sequence[str], *, batch_si
     other_row = ", ".join(["%s"] * len(columns))
     assignments = ", ".join(f"{quote(f.column)} = v.column{i + 2}" for i, f in enumerate(concrete))
     prepares = [(f.attname, preparer(f)) for f in columns]
-    related = any(f.is_relation for f in concrete)
+    # Only relations need the check (a set: Django looks each model field up in it).
+    relations = {f for f in concrete if f.is_relation}
     updated = 0
     for start in range(0, len(objs), batch_size):
         batch = objs[start : start + batch_size]
         params = []
         for obj in batch:
-            if related:  # an unsaved related object must not be written as a null key
-                obj._prepare_related_fields_for_save(operation_name="rows_update", fields=concrete)
+            if relations:
+                obj._prepare_related_fields_for_save(operation_name="rows_update", fields=relations)
             values = obj.__dict__
             params += [prepare(values[attname]) for attname, prepare in prepares]
         values = ", ".join([f"({first_row})"] + [f"({other_row})"] * (len(batch) - 1))

@@ -21,7 +21,7 @@ from portal.models import Heartbeat
 from portal.services import outbox_enqueue
 from scheduling.cutoffs.services import cutoffs_watch
 from scheduling.scheduler.alerts import dispatcher_watch
-from scheduling.scheduler.business_time import HORIZON_DAYS
+from scheduling.scheduler.due import scheduler_tasks_claim_due, scheduler_tasks_hand_off, scheduler_tasks_run_claimed
 from scheduling.scheduler.models import (
     SchedulerTask,
     TaskEvent,
@@ -187,17 +187,12 @@ def _resume_due(now: dt.datetime) -> int:
 def _tick_task(task: SchedulerTask, *, now: dt.datetime, event: str, inline: bool, report: TickReport) -> None:
     expect = {"next_timeout_at": task.next_timeout_at}
     if not task.is_open(now):
-        later = task.next_open(now)
+        later, note = task.deferral(now)
         with transaction.atomic():
             if later is None:
-                groups = ", ".join(g.name for g in task.calendar_groups.all())
-                error = f"no business time within {HORIZON_DAYS} days in calendar groups {groups}"
-                report.count("failed" if task_to_error(task, event=event, error=error, expect=expect) else "taken")
+                report.count("failed" if task_to_error(task, event=event, error=note, expect=expect) else "taken")
                 return
-            moved = task_move(
-                task, to_state=task.state, event=event, expect=expect, next_timeout_at=later,
-                note=f"outside business time: next timeout moved to {iso_utc(later)}",
-            )
+            moved = task_move(task, to_state=task.state, event=event, expect=expect, next_timeout_at=later, note=note)
         report.deferred += moved
         return
     token = task_claim(task, now=now, event=event, expect=expect)
@@ -217,6 +212,29 @@ def _tick_task(task: SchedulerTask, *, now: dt.datetime, event: str, inline: boo
             report.count("not handed off")
             return
         report.handed_off += 1
+
+
+def _tick_many(due: list[SchedulerTask], *, event: str, inline: bool, report: TickReport) -> None:
+    """Many due tasks: the same moves as _tick_task, claimed in one transaction and run a chunk per transaction."""
+    try:
+        claimed = scheduler_tasks_claim_due(tasks=due, event=event)
+    except Exception:
+        log.exception("heartbeat: %d due scheduler tasks could not be claimed; the next tick tries again", len(due))
+        report.count("broken")
+        return
+    report.deferred += claimed.deferred
+    outcomes = claimed.outcomes
+    if inline:
+        outcomes += scheduler_tasks_run_claimed(claims=claimed.claims, tasks=claimed.tasks)
+    else:
+        try:
+            scheduler_tasks_hand_off(claims=claimed.claims)
+            report.handed_off += len(claimed.claims)
+        except Exception:  # the broker away: the claims lapse and a later tick retries the tasks
+            log.exception("heartbeat: %d claimed scheduler tasks could not be handed to the workers", len(claimed.claims))
+            outcomes["broken"] += len(claimed.claims)
+    for outcome, count in (+outcomes).items():
+        report.outcomes[outcome] = report.outcomes.get(outcome, 0) + count
 
 
 def heartbeat_tick(*, event: str = TaskEvent.HEARTBEAT, inline: bool = True) -> TickReport:
@@ -241,12 +259,16 @@ def heartbeat_tick(*, event: str = TaskEvent.HEARTBEAT, inline: bool = True) -> 
             report.finalized = generations_finalize()
         except Exception:
             log.exception("heartbeat: the finalize check failed; the tick goes on")
-    for task in tasks_due(now):
-        try:
-            _tick_task(task, now=now, event=event, inline=inline, report=report)
-        except Exception:
-            log.exception("heartbeat: scheduler task %s could not be handled; the others go on", task.name)
-            report.count("broken")
+    due = tasks_due(now)
+    if len(due) >= settings.SCHEDULER_TICK_BULK_MIN:
+        _tick_many(due, event=event, inline=inline, report=report)
+    else:
+        for task in due:
+            try:
+                _tick_task(task, now=now, event=event, inline=inline, report=report)
+            except Exception:
+                log.exception("heartbeat: scheduler task %s could not be handled; the others go on", task.name)
+                report.count("broken")
     _watch(now)
     return report
 

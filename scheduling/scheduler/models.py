@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 import zoneinfo
 
 from django.conf import settings
@@ -12,8 +13,9 @@ from django.db import models
 
 from monitoring.summaries.models import Direction, MonitoredInterface
 from portal import clock
+from portal.lib.taskrun import TaskRun
 from portal.lib.times import iso_utc
-from scheduling.scheduler.business_time import Calendar, calendars_next_open, calendars_open
+from scheduling.scheduler.business_time import HORIZON_DAYS, Calendar, calendars_next_open, calendars_open
 
 ISO_WEEKDAYS = [(1, "Monday"), (2, "Tuesday"), (3, "Wednesday"), (4, "Thursday"), (5, "Friday"), (6, "Saturday"), (7, "Sunday")]
 MIN_INTERVAL_SECONDS = 10
@@ -198,6 +200,10 @@ COMMAND_FROM = {
 }
 
 
+# A task that no worker holds: what every move out of PROCESSING (and into a state without a claim) writes.
+NO_CLAIM = {"claim_token": None, "claimed_at": None, "claim_expires_at": None}
+
+
 class SchedulerTaskQuerySet(models.QuerySet):
     def due(self, now: dt.datetime) -> SchedulerTaskQuerySet:
         """ACTIVE tasks whose timeout has come and ERROR tasks whose retry time has."""
@@ -292,6 +298,67 @@ class SchedulerTask(models.Model):
         if self.state == TaskState.ERROR and self.last_error_at is not None:
             return self.last_error_at + self.retry_delay(self.consecutive_failures)
         return None
+
+    # The moves of the heartbeat's state machine: the fields each writes and the note its transition keeps,
+    # the same whether one task moves (services.task_move) or many at once (moves.tasks_move).
+
+    def claim_change(self, *, now: dt.datetime, token: uuid.UUID) -> tuple[dict, str]:
+        """To PROCESSING for the interval [last interval end, now), held by ``token``."""
+        start = self.interval_start()
+        retry = f" (retry after {self.consecutive_failures} failure(s))" if self.state == TaskState.ERROR else ""
+        fields = {
+            "claim_token": token,
+            "claimed_at": now,
+            "claim_expires_at": now + dt.timedelta(seconds=settings.SCHEDULER_CLAIM_SECONDS),
+            "last_interval_end_at": start,
+        }
+        return fields, f"action over [{iso_utc(start)}, {iso_utc(now)}){retry}"
+
+    def done_change(self) -> tuple[dict, str]:
+        """Back to ACTIVE after the claimed action: the interval ends where the claim began."""
+        start, end = self.interval_start(), self.claimed_at
+        fields = {
+            "last_interval_end_at": end,
+            "last_fired_at": end,
+            "next_timeout_at": end + self.interval,
+            "consecutive_failures": 0,
+            "last_error": "",
+            "last_error_at": None,
+            **NO_CLAIM,
+        }
+        return fields, f"{self.subtype} over [{iso_utc(start)}, {iso_utc(end)})"
+
+    def error_change(self, *, now: dt.datetime, error: str, retry_at: dt.datetime | None = None) -> tuple[dict, str]:
+        """ERROR with the error kept and the next retry after a backoff that grows with each failure (or at ``retry_at``)."""
+        failures = self.consecutive_failures + 1
+        retry_at = retry_at or now + self.retry_delay(failures)
+        fields = {
+            "consecutive_failures": failures,
+            "last_error": error,
+            "last_error_at": now,
+            "next_timeout_at": retry_at,
+            **NO_CLAIM,
+        }
+        return fields, f"{error} (failure {failures} in a row; retry at {iso_utc(retry_at)})"
+
+    def deferral(self, now: dt.datetime) -> tuple[dt.datetime | None, str]:
+        """Outside business time: the next business instant and the transition's note, or None and the error."""
+        later = self.next_open(now)
+        if later is None:
+            groups = ", ".join(g.name for g in self.calendar_groups.all())
+            return None, f"no business time within {HORIZON_DAYS} days in calendar groups {groups}"
+        return later, f"outside business time: next timeout moved to {iso_utc(later)}"
+
+    def task_run(self) -> TaskRun:
+        """What the action of this claimed task is given (its interfaces prefetched)."""
+        return TaskRun(
+            task_id=self.id,
+            task_name=self.name,
+            subtype=self.subtype,
+            interface_codes=tuple(sorted(interface.code for interface in self.interfaces.all())),
+            interval_start=self.interval_start(),
+            interval_end=self.claimed_at,
+        )
 
     @staticmethod
     def retry_delay(failures: int) -> dt.timedelta:

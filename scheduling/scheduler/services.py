@@ -19,13 +19,13 @@ from django.db.models import QuerySet
 
 from monitoring.summaries.models import MonitoredInterface
 from portal import clock, roles
-from portal.lib.taskrun import TaskRun
 from portal.lib.times import iso_utc
 from portal.logs import log_scope
 from portal.services import audit_record
 from scheduling.scheduler.actions import action_for
 from scheduling.scheduler.alerts import task_error_alert_follow
 from scheduling.scheduler.models import (
+    NO_CLAIM,
     CalendarGroup,
     SchedulerTask,
     TaskEvent,
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 # The path django-q2 stores for a claimed task's run (scheduling.tasks serves rows queued before the split).
 RUN_CLAIMED_TASK = "scheduling.scheduler.tasks.run_claimed_task"
-NO_CLAIM = {"claim_token": None, "claimed_at": None, "claim_expires_at": None}
 NO_SUSPENSION = {"suspended_reason": "", "suspended_by": None, "suspended_at": None, "resume_at": None}
 
 
@@ -114,47 +113,21 @@ def _disable(task: SchedulerTask, *, actor, note: str) -> bool:
 def task_claim(task: SchedulerTask, *, now: dt.datetime, event: str, actor=None, note: str = "", expect: Mapping | None = None) -> uuid.UUID | None:
     """Take the task to PROCESSING for the interval [last interval end, now); None when another got it."""
     token = uuid.uuid4()
-    start = task.interval_start()
-    retry = f" (retry after {task.consecutive_failures} failure(s))" if task.state == TaskState.ERROR else ""
+    fields, claim_note = task.claim_change(now=now, token=token)
     with transaction.atomic():
-        claimed = task_move(
-            task,
-            to_state=TaskState.PROCESSING,
-            event=event,
-            actor=actor,
-            note=note or f"action over [{iso_utc(start)}, {iso_utc(now)}){retry}",
-            expect=expect,
-            claim_token=token,
-            claimed_at=now,
-            claim_expires_at=now + dt.timedelta(seconds=settings.SCHEDULER_CLAIM_SECONDS),
-            last_interval_end_at=start,
-        )
+        claimed = task_move(task, to_state=TaskState.PROCESSING, event=event, actor=actor, note=note or claim_note, expect=expect, **fields)
     return token if claimed else None
 
 
-def _error_text(exc: BaseException) -> str:
+def action_error_text(exc: BaseException) -> str:
     text = str(exc) if isinstance(exc, LookupError) else f"{type(exc).__name__}: {exc}"
     return text[:4000]
 
 
 def task_to_error(task: SchedulerTask, *, event: str, error: str, expect: Mapping, actor=None, retry_at: dt.datetime | None = None) -> bool:
     """ERROR with the error kept and the next retry after a backoff that grows with each failure (or at ``retry_at``)."""
-    now = clock.now()
-    failures = task.consecutive_failures + 1
-    retry_at = retry_at or now + SchedulerTask.retry_delay(failures)
-    return task_move(
-        task,
-        to_state=TaskState.ERROR,
-        event=event,
-        actor=actor,
-        note=f"{error} (failure {failures} in a row; retry at {iso_utc(retry_at)})",
-        expect=expect,
-        consecutive_failures=failures,
-        last_error=error,
-        last_error_at=now,
-        next_timeout_at=retry_at,
-        **NO_CLAIM,
-    )
+    fields, note = task.error_change(now=clock.now(), error=error, retry_at=retry_at)
+    return task_move(task, to_state=TaskState.ERROR, event=event, actor=actor, note=note, expect=expect, **fields)
 
 
 class _ClaimLost(Exception):
@@ -180,32 +153,11 @@ def _run_claimed(task_id: int, token: uuid.UUID | str) -> str:
     if task is None:
         log.info("scheduler task %s: claim %s no longer holds; nothing to run", task_id, token)
         return "lost"
-    start, end = task.interval_start(), task.claimed_at
-    run = TaskRun(
-        task_id=task.id,
-        task_name=task.name,
-        subtype=task.subtype,
-        interface_codes=tuple(sorted(interface.code for interface in task.interfaces.all())),
-        interval_start=start,
-        interval_end=end,
-    )
     try:
         with transaction.atomic():
-            action_for(task.subtype)(run)
-            done = task_move(
-                task,
-                to_state=TaskState.ACTIVE,
-                event=TaskEvent.ACTION_DONE,
-                note=f"{task.subtype} over [{iso_utc(start)}, {iso_utc(end)})",
-                expect={"claim_token": token},
-                last_interval_end_at=end,
-                last_fired_at=end,
-                next_timeout_at=end + task.interval,
-                consecutive_failures=0,
-                last_error="",
-                last_error_at=None,
-                **NO_CLAIM,
-            )
+            action_for(task.subtype)(task.task_run())
+            fields, note = task.done_change()
+            done = task_move(task, to_state=TaskState.ACTIVE, event=TaskEvent.ACTION_DONE, note=note, expect={"claim_token": token}, **fields)
             if not done:
                 raise _ClaimLost
     except _ClaimLost:
@@ -215,7 +167,7 @@ def _run_claimed(task_id: int, token: uuid.UUID | str) -> str:
         log.exception("scheduler task %s: action failed", task.name)
         task.state = TaskState.PROCESSING  # whatever the rolled-back transaction set on the object
         with transaction.atomic():
-            failed = task_to_error(task, event=TaskEvent.ACTION_FAILED, error=_error_text(exc), expect={"claim_token": token})
+            failed = task_to_error(task, event=TaskEvent.ACTION_FAILED, error=action_error_text(exc), expect={"claim_token": token})
         return "failed" if failed else "lost"
     return "done"
 

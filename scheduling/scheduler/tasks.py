@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scheduling.scheduler.due import scheduler_tasks_run_claimed
 from scheduling.scheduler.heartbeat import heartbeat_start_claim, heartbeat_tick
 from scheduling.scheduler.models import TaskEvent
 from scheduling.scheduler.services import scheduler_task_run_claimed
@@ -26,3 +27,9 @@ def heartbeat() -> str:
 
 def run_claimed_task(task_id: int, token: str) -> str:
     return scheduler_task_run_claimed(task_id=task_id, token=token)
+
+
+def run_claimed_tasks(claims: list[list]) -> str:
+    """A chunk of tasks claimed by one tick: ``[[task id, token], ...]``."""
+    outcomes = scheduler_tasks_run_claimed(claims=[(task_id, token) for task_id, token in claims])
+    return ", ".join(f"{outcome} {count}" for outcome, count in sorted(outcomes.items()))

@@ -25,8 +25,9 @@ def test_a_path_queued_before_the_split_reaches_the_same_task(path):
 
 
 def test_every_path_the_portal_writes_now_resolves(settings):
+    from scheduling.scheduler.due import RUN_CLAIMED_TASKS
     from scheduling.scheduler.services import RUN_CLAIMED_TASK
     from scheduling.workflows.dispatcher import RUN_TASK
 
-    written = [RUN_TASK, RUN_CLAIMED_TASK, *(func for func, _ in settings.PORTAL_SCHEDULES.values())]
+    written = [RUN_TASK, RUN_CLAIMED_TASK, RUN_CLAIMED_TASKS, *(func for func, _ in settings.PORTAL_SCHEDULES.values())]
     assert all(callable(pydoc.locate(path)) for path in written), written

@@ -18,7 +18,9 @@ TASKS = 12
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_two_concurrent_ticks_run_each_action_once(recorder, make_task, monkeypatch):
+@pytest.mark.parametrize("bulk_min", [1000, 1], ids=["one task at a time", "in bulk"])
+def test_two_concurrent_ticks_run_each_action_once(recorder, make_task, monkeypatch, settings, bulk_min):
+    settings.SCHEDULER_TICK_BULK_MIN = bulk_min
     clock.set_now(utc("2026-03-02T10:00:00Z"))
     tasks = [make_task(f"task-{n:02d}", interval_seconds=300) for n in range(TASKS)]
     clock.set_now(utc("2026-03-02T10:05:00Z"))
