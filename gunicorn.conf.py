@@ -35,3 +35,6 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
