@@ -95,7 +95,7 @@ def prepare(configs: int) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE monitoring_batchalert, monitoring_batchfile, monitoring_batchsource, monitoring_batchwindow, "
-            "monitoring_batchconfig, monitoring_transaction, portal_outboundmessage RESTART IDENTITY CASCADE"
+            "monitoring_batchconfig, monitoring_transaction, monitoring_transactiontotal, portal_outboundmessage RESTART IDENTITY CASCADE"
         )
         cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
         cursor.execute(f"CREATE TABLE {FLOOR_TABLE} (id bigserial PRIMARY KEY, item jsonb NOT NULL)")
