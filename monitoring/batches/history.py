@@ -31,10 +31,12 @@ def percentile(values: list[float], percent: int = PERCENTILE) -> float:
     return ordered[max(math.ceil(percent / 100 * len(ordered)), 1) - 1]
 
 
-def usual_arrivals_learn(*, config_ids: Iterable[int]) -> None:
+def usual_arrivals_learn(*, configs: Iterable[BatchConfig]) -> None:
     """Learn again, from their last completed windows, when each source of these configs usually
-    arrives: three statements however many configs (a list of arrivals completes hundreds)."""
-    ids = sorted(set(config_ids))
+    arrives, and store what changed: three statements however many configs (a list of arrivals
+    completes hundreds)."""
+    by_id = {config.id: config for config in configs}
+    ids = sorted(by_id)
     if not ids:
         return
     recent = (
@@ -55,8 +57,10 @@ def usual_arrivals_learn(*, config_ids: Iterable[int]) -> None:
         for window_id, source, received_at in files.values_list("window_id", "source_name", "received_at"):
             config_id, window_start = windows[window_id]
             offsets[config_id][source].append((received_at - window_start).total_seconds())
-    configs = [
-        BatchConfig(id=config_id, usual_arrivals={source: round(percentile(seconds)) for source, seconds in sorted(offsets[config_id].items())})
-        for config_id in ids
-    ]
-    rows_update(configs, ["usual_arrivals"])
+    changed = []
+    for config_id in ids:
+        usual = {source: round(percentile(seconds)) for source, seconds in sorted(offsets[config_id].items())}
+        if usual != by_id[config_id].usual_arrivals:
+            by_id[config_id].usual_arrivals = usual
+            changed.append(by_id[config_id])
+    rows_update(changed, ["usual_arrivals"])

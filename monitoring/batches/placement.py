@@ -339,7 +339,7 @@ class Placement:
         rows_update(list(self.repointed.values()), ["latest_window"])
         if self.state_changed:
             BatchAlert.objects.filter(config_id__in=self.state_changed).update(due_at=ALERT_DUE_NOW)
-        usual_arrivals_learn(config_ids=self.completed)
+        usual_arrivals_learn(configs=[self.configs[config_id].config for config_id in self.completed])
         outbox_enqueue_bulk(messages=[self._message(event) for event in self.events])
         self.new_windows, self.changed_windows, self.new_files, self.changed_files = [], {}, [], {}
         self.repointed, self.state_changed, self.events, self.file_windows = {}, set(), [], {}
