@@ -117,7 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=SIZES, default="default")
     parser.add_argument("--list-size", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=4, help="client threads")
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads (2 workers x 4 threads serve them)")
     args = parser.parse_args()
     size = SIZES[args.size]
     name = connection.settings_dict["NAME"]
