@@ -1,4 +1,5 @@
-"""gunicorn's settings for the Procfile's web process (the command line adds bind, workers, timeout).
+"""gunicorn's settings for the Procfile's web process (the command line adds bind, workers, timeout):
+threaded workers (WEB_THREADS each).
 
 Request metrics in multiprocess mode: every worker writes its counters to files in
 $PORTAL_DATA_DIR/prometheus (emptied when the master starts, a dead worker's marked), and
@@ -14,6 +15,8 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+
+from portal.lib.env import env_int
 
 _data = Path(os.environ.get("PORTAL_DATA_DIR", "var"))
 DATA_DIR = _data if _data.is_absolute() else Path(__file__).resolve().parent / _data
@@ -35,3 +38,7 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+# Threads in each worker: a request waiting for PostgreSQL (most of an arrival's time) lets another
+# run, where a sync worker idles. Each thread holds its own database connection.
+worker_class = "gthread"
+threads = env_int("WEB_THREADS", 4, minimum=1)

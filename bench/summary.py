@@ -49,6 +49,7 @@ from rest_framework_simplejwt.tokens import RefreshToken  # noqa: E402
 
 from monitoring.summaries.models import Direction, MonitoredInterface, Transaction  # noqa: E402
 from monitoring.summaries.tasks import hosted_summary_action, invoked_summary_action  # noqa: E402
+from monitoring.summaries.totals import transaction_totals_rebuild  # noqa: E402
 from portal import clock, roles  # noqa: E402
 from portal.lib.taskrun import TaskRun  # noqa: E402
 
@@ -108,6 +109,7 @@ def rows_ready(count: int, fresh: bool) -> None:
         present = cursor.fetchone()[0]
     if present == count and not fresh:
         print(f"# {present:,} transactions already there (--fresh to regenerate)")
+        transaction_totals_rebuild()  # rows written around the feed: /metrics reads these totals
         return
     print(f"# generating {count:,} transactions over {SPAN_DAYS} days ...", flush=True)
     started = time.perf_counter()
@@ -140,6 +142,7 @@ def rows_ready(count: int, fresh: bool) -> None:
             {"ids": ids, "count": count, "end": END},
         )
         cursor.execute(f"VACUUM ANALYZE {TABLE}")
+    transaction_totals_rebuild()  # rows written around the feed: /metrics reads these totals
     print(f"# generated in {time.perf_counter() - started:.1f} s")
 
 

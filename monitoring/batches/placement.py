@@ -23,6 +23,8 @@ import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.db.models import Q
+
 from monitoring.batches import messages as msg
 from monitoring.batches.history import usual_arrivals_learn
 from monitoring.batches.models import (
@@ -110,22 +112,28 @@ class Placement:
         names: dict[int, list[str]] = defaultdict(list)
         for config_id, name in BatchSource.objects.filter(config_id__in=config_ids).values_list("config_id", "name"):
             names[config_id].append(name)
+        # Read after the lock, not joined to it: a join would show a request that waited for the
+        # lock the window its config pointed to before (PostgreSQL re-reads only the locked row).
         latest = {w.id: w for w in BatchWindow.objects.filter(id__in=[c.latest_window_id for c in configs if c.latest_window_id])}
+        open_windows = set()
         for config in configs:
             window = latest.get(config.latest_window_id)
             if window is not None:
                 window.config = config
+                if window.status == WindowStatus.OPEN:
+                    open_windows.add(window.id)
             self.configs[config.id] = ConfigPlacement(
                 config, sorted(names[config.id]), window, windows=[window] if window else []
             )
-        open_windows = {w.id: w for w in latest.values() if w.status == WindowStatus.OPEN}
-        counted = BatchFile.objects.filter(window_id__in=list(open_windows), counted=True).values_list("window_id", "source_name")
-        for window_id, name in counted:
-            self.configs[open_windows[window_id].config_id].received.add(name)
-        for held in BatchFile.objects.filter(config_id__in=config_ids, held=True).order_by("extract_timestamp", "id"):
-            state = self.configs[held.config_id]
-            held.config = state.config
-            state.held.append(((held.extract_timestamp, 0, held.id), held))
+        # One read for the files counted in the open latest windows and the held ones.
+        files = BatchFile.objects.filter(Q(window_id__in=open_windows, counted=True) | Q(config_id__in=config_ids, held=True))
+        for file in files.order_by("extract_timestamp", "id"):
+            state = self.configs[file.config_id]
+            if file.held:
+                file.config = state.config
+                state.held.append(((file.extract_timestamp, 0, file.id), file))
+            else:
+                state.received.add(file.source_name)
 
     def config(self, config_id: int) -> BatchConfig:
         return self.configs[config_id].config
@@ -331,7 +339,7 @@ class Placement:
         rows_update(list(self.repointed.values()), ["latest_window"])
         if self.state_changed:
             BatchAlert.objects.filter(config_id__in=self.state_changed).update(due_at=ALERT_DUE_NOW)
-        usual_arrivals_learn(config_ids=self.completed)
+        usual_arrivals_learn(configs=[self.configs[config_id].config for config_id in self.completed])
         outbox_enqueue_bulk(messages=[self._message(event) for event in self.events])
         self.new_windows, self.changed_windows, self.new_files, self.changed_files = [], {}, [], {}
         self.repointed, self.state_changed, self.events, self.file_windows = {}, set(), [], {}

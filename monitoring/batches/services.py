@@ -81,7 +81,7 @@ class ParsedArrival:
 
 
 def arrivals_parse(*, items: list) -> tuple[list[ParsedArrival], list[InputError]]:
-    """Check every item and find its config by (tenant, source), with two queries in all."""
+    """Check every item and find its config by (tenant, source): one query, a second when one is unknown."""
     errors: list[InputError] = []
     shaped: list[tuple[int, dict, dt.datetime]] = []
     for index, item in enumerate(items):
@@ -108,11 +108,14 @@ def arrivals_parse(*, items: list) -> tuple[list[ParsedArrival], list[InputError
 
     tenants = {item["tenant"] for _, item, _ in shaped}
     names = {item["source"] for _, item, _ in shaped}
-    known_tenants = set(BatchConfig.objects.filter(tenant__in=tenants).values_list("tenant", flat=True).distinct())
     sources = {
         (s.tenant, s.name): s
         for s in BatchSource.objects.filter(tenant__in=tenants, name__in=names).only("id", "tenant", "name", "config_id")
     }
+    known_tenants = {tenant for tenant, _ in sources}
+    if any((item["tenant"], item["source"]) not in sources for _, item, _ in shaped):
+        # Only a refused item needs to know which tenants exist, to name the field that is wrong.
+        known_tenants = set(BatchConfig.objects.filter(tenant__in=tenants).values_list("tenant", flat=True).distinct())
     parsed = []
     for index, item, extract in shaped:
         tenant, name = item["tenant"], item["source"]

@@ -268,6 +268,27 @@ class Transaction(models.Model):
         return "unchanged"
 
 
+class TransactionTotal(models.Model):
+    """How many transactions of an interface are in a status and currency, and their value:
+    kept by the feed in the transaction that writes them (monitoring.summaries.totals), so
+    ``/metrics`` reads a few rows instead of grouping the whole transactions table."""
+
+    interface = models.ForeignKey(MonitoredInterface, on_delete=models.CASCADE, related_name="+", db_index=False)
+    status = models.CharField(max_length=9, choices=TransactionStatus.choices)
+    currency = models.CharField(max_length=3)
+    count = models.BigIntegerField(default=0)
+    # A sum of up to billions of amounts: room for ten more integer digits than one amount.
+    value = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS + 10, decimal_places=AMOUNT_DECIMAL_PLACES, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["interface", "status", "currency"], name="transaction_total_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.interface_id} {self.status} {self.currency}: {self.count} ({self.value})"
+
+
 class TransactionContradiction(Exception):
     """A feed record that cannot be the same transaction as the recorded one."""
 

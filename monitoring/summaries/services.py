@@ -29,6 +29,7 @@ from monitoring.summaries.models import (
     TransactionContradiction,
     TransactionStatus,
 )
+from monitoring.summaries.totals import Counted, transaction_totals_move
 from portal import clock, roles
 from portal.services import audit_record
 
@@ -290,6 +291,7 @@ def _is_race(exc: Exception) -> bool:
 def _apply(records: list[TransactionRecord], *, partial: bool) -> tuple[list[ItemOutcome], list[ItemError]]:
     now = clock.now()
     state = _existing_transactions({record.key for record in records})
+    status_before = {row.pk: row.status for row in state.values()}
     created: dict[tuple[int, str], Transaction] = {}
     changed: dict[int, Transaction] = {}
     applied: list[tuple[TransactionRecord, Transaction, FeedResult]] = []
@@ -331,6 +333,10 @@ def _apply(records: list[TransactionRecord], *, partial: bool) -> tuple[list[Ite
     # wait for each other in the same order instead of deadlocking.
     _insert(sorted(created.values(), key=_key))
     _update_finished(sorted(changed.values(), key=lambda row: row.pk), now)
+    transaction_totals_move(
+        added=[_counted(row, row.status) for row in [*created.values(), *changed.values()]],
+        removed=[_counted(row, status_before[row.pk]) for row in changed.values()],
+    )
     outcomes = [ItemOutcome(record.index, row.pk, record.reference, result) for record, row, result in applied]
     return outcomes, contradictions
 
@@ -383,6 +389,10 @@ def _update_finished(rows: list[Transaction], now: dt.datetime) -> None:
                 "WHERE t.id = v.id",
                 [now] + [value for row in batch for value in (row.pk, row.status, row.completed_at)],
             )
+
+
+def _counted(row: Transaction, status: str) -> Counted:
+    return (row.interface_id, status, row.currency, row.amount)
 
 
 def _key(row: Transaction) -> tuple[int, str]:

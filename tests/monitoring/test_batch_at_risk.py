@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from monitoring.batches.models import BatchAlert
+from monitoring.batches.models import BatchAlert, BatchConfig
 from monitoring.batches.scan import batch_scan
 from portal import clock
 from portal.alerts.models import AlertEpisode
@@ -97,3 +97,23 @@ def test_four_completed_windows_are_too_few_to_be_at_risk(make_config, arrive, m
         scan(start + dt.timedelta(minutes=minutes))
     assert messages("AT_RISK") == []
     assert BatchAlert.objects.get(config=config).state == "NONE"
+
+
+def test_one_list_that_completes_windows_of_two_configs_learns_each_from_its_own_last_twenty(make_config):
+    """Learning runs once per request over every config it completed: each config's own windows, only the last 20."""
+    from monitoring.batches.services import arrivals_record
+
+    make_config(name="EARLY", sources=("e_lines",), window_hours=1)
+    make_config(name="LATE", sources=("l_lines",), window_hours=1)
+    items = []
+    for hour in range(25):
+        start = T0 + dt.timedelta(hours=hour)
+        items.append({"tenant": "acme", "source": "e_lines", "extract_timestamp": iso(start + dt.timedelta(minutes=1))})
+        items.append({"tenant": "acme", "source": "l_lines", "extract_timestamp": iso(start + dt.timedelta(minutes=50))})
+    with clock.frozen(T0 + 2 * DAY):
+        arrivals_record(items=items)
+    learned = dict(BatchConfig.objects.filter(name__in=["EARLY", "LATE"]).values_list("name", "usual_arrivals"))
+    # All received at T0 + 48 h: window k (0..24) of a config is received 48 h - k h - its first minute after its
+    # start. The last 20 are k = 5..24; their 90th percentile (the 18th smallest) is k = 7: 41 h less the minute.
+    # Over all 25 it would be k = 2.
+    assert learned == {"EARLY": {"e_lines": 41 * 3600 - 60}, "LATE": {"l_lines": 41 * 3600 - 50 * 60}}
