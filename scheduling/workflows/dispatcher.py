@@ -30,6 +30,7 @@ from scheduling.workflows.models import (
     db_now_plus,
 )
 from scheduling.workflows.services import job_create
+from scheduling.workflows.wakeup import jobs_wake
 from scheduling.workflows.workflow import Step
 
 log = logging.getLogger(__name__)
@@ -390,6 +391,8 @@ def job_claim_release(job_id: int, token: uuid.UUID | str, why: str) -> bool:
             claim_token=None, lease_until=None, updated_at=clock.now()
         )
         JobAttempt.objects.filter(claim_token=token, started_at__isnull=True).delete()
+        if released:
+            jobs_wake()
     if released:
         log.info("job %s: claim released: %s", job_id, why)
     return bool(released)
