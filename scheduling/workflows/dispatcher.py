@@ -265,26 +265,29 @@ def _jobs_claim_skip_locked(
     order = ("timestamp", "id")
     if first_job_id is not None:
         order = (models.Case(models.When(id=first_job_id, then=0), default=1), *order)
-    pick, params = due.order_by(*order).values("id")[:limit].query.sql_with_params()
+    picked = due.order_by(*order).annotate(relapsed=models.Q(claim_token__isnull=False)).values("id", "relapsed")[:limit]
+    pick, params = picked.query.sql_with_params()
     table = connection.ops.quote_name(Job._meta.db_table)
     claims: list[tuple[Job, uuid.UUID, Step]] = []
     failed: set[int] = set()
-    with transaction.atomic(), connection.cursor() as cursor:
+    # No savepoint inside a caller's transaction (a worker's outcome): the caller's own decides what a failure undoes.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET claim_token = gen_random_uuid(), lease_until = STATEMENT_TIMESTAMP() + %s * INTERVAL '1 second',"
-            f" updated_at = %s WHERE id IN ({pick} FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, spool_id, generation, state, attempt, type, claim_token",
+            f" updated_at = %s FROM ({pick} FOR UPDATE SKIP LOCKED) AS picked (id, relapsed) WHERE {table}.id = picked.id"
+            f" RETURNING {table}.id, spool_id, generation, state, attempt, type, claim_token, picked.relapsed",
             [settings.JOB_LEASE_SECONDS, now, *params],
         )
         rows = sorted(cursor.fetchall(), key=lambda row: (row[0] != first_job_id, row[0]))
         if not rows:
             return claims, failed
         tokens = [row[6] for row in rows]
-        lapsed = JobAttempt.objects.filter(job_id__in=[row[0] for row in rows], started_at__isnull=True, finished_at__isnull=True)
-        if lapsed.exclude(claim_token__in=tokens).delete()[0]:
+        relapsed = [row[0] for row in rows if row[7]]  # a claim before this one lapsed: its unpicked attempt goes
+        lapsed = JobAttempt.objects.filter(job_id__in=relapsed, started_at__isnull=True, finished_at__isnull=True)
+        if relapsed and lapsed.exclude(claim_token__in=tokens).delete()[0]:
             log.warning("jobs %s: claims no worker picked up within %s s are claimed again", [r[0] for r in rows], settings.JOB_LEASE_SECONDS)
         attempts = []
-        for job_id, spool_id, generation, state, attempt, type_, token in rows:
+        for job_id, spool_id, generation, state, attempt, type_, token, _ in rows:
             job = Job(id=job_id, spool_id=spool_id, generation=generation, state=state, attempt=attempt, type=type_,
                       status=S.WAITING, claim_token=token)
             spool = spools[spool_id]
