@@ -2,7 +2,8 @@
 
 1. The durable floor of this machine: two parallel loops on the same PostgreSQL, each doing what
    a durable job needs at the least (a claim commit with SKIP LOCKED, fork+exec of `/bin/true`,
-   an outcome commit), in a table of their own: jobs/s.
+   an outcome commit), in a table of their own: jobs/s; and the same with the command under the
+   step guard, as a worker runs it (a Python process per step: the ceiling DOMAIN §5 leaves).
 2. Single-step jobs (`/bin/true`) through the Procfile's processes (`run_dispatcher` and the
    django-q2 cluster, 2 workers, ORM broker): jobs/s, and its ratio to the floor (target >= 0.5).
 3. The same with 1, 2 and 4 workers on the Redis broker (REDIS_URL, Q_BROKER=redis).
@@ -11,7 +12,7 @@
 
 Runs against PostgreSQL in a database of its own (created when missing; its job rows are deleted):
 
-    DEBUG=1 .venv/bin/python bench/workflow.py                     # full size (about 2 minutes)
+    DEBUG=1 .venv/bin/python bench/workflow.py                     # full size (about 6 minutes)
     DEBUG=1 .venv/bin/python bench/workflow.py --size small        # a smoke run: figures produced, not their values
     DEBUG=1 .venv/bin/python bench/workflow.py --database-url postgres://postgres@127.0.0.1:5432/jobs_bench \\
         --redis-url redis://127.0.0.1:6379/13
@@ -31,7 +32,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 0.5
-SIZES = {"full": {"jobs": 400, "floor": 2000, "steps": 40, "claims": 40}, "small": {"jobs": 20, "floor": 100, "steps": 5, "claims": 5}}
+SIZES = {"full": {"jobs": 200, "floor": 1000, "steps": 40, "claims": 40}, "small": {"jobs": 20, "floor": 100, "steps": 5, "claims": 5}}
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,8 +61,10 @@ def ensure_database(url: str) -> None:
 # --- 1. the floor ------------------------------------------------------------------------------
 
 
-def _floor_loop(url: str, done: multiprocessing.Value) -> None:
+def _floor_loop(url: str, done: multiprocessing.Value, guarded: bool) -> None:
     import psycopg2
+
+    from portal.lib.stepguard import spawn_guarded
 
     connection = psycopg2.connect(url)
     while True:
@@ -73,7 +76,10 @@ def _floor_loop(url: str, done: multiprocessing.Value) -> None:
             row = cursor.fetchone()
         if row is None:
             break
-        code = subprocess.run(["/bin/true"], check=False).returncode  # fork + exec
+        if guarded:  # as a worker runs a step (DOMAIN §5): under the step guard, a process group that dies with it
+            code = spawn_guarded(["/bin/true"], grace=10).wait()
+        else:
+            code = subprocess.run(["/bin/true"], check=False).returncode  # fork + exec
         with connection, connection.cursor() as cursor:  # one commit: the outcome
             cursor.execute("UPDATE bench_floor SET status = 'O', return_code = %s, lease_until = NULL WHERE id = %s", [code, row[0]])
         with done.get_lock():
@@ -81,7 +87,7 @@ def _floor_loop(url: str, done: multiprocessing.Value) -> None:
     connection.close()
 
 
-def measure_floor(url: str, jobs: int, loops: int = 2) -> float:
+def measure_floor(url: str, jobs: int, *, guarded: bool = False, loops: int = 2) -> float:
     import psycopg2
 
     connection = psycopg2.connect(url)
@@ -92,7 +98,7 @@ def measure_floor(url: str, jobs: int, loops: int = 2) -> float:
         cursor.execute("CREATE INDEX ON bench_floor (status, id)")
         cursor.execute("INSERT INTO bench_floor (status) SELECT 'W' FROM generate_series(1, %s)", [jobs])
     done = multiprocessing.Value("i", 0)
-    workers = [multiprocessing.Process(target=_floor_loop, args=(url, done)) for _ in range(loops)]
+    workers = [multiprocessing.Process(target=_floor_loop, args=(url, done, guarded)) for _ in range(loops)]
     begin = time.perf_counter()
     for worker in workers:
         worker.start()
@@ -254,6 +260,7 @@ def main() -> None:
         workflow_load(spool_name=name, path=str(folder / f"{name}.ini"), actor="bench")
 
     floor = measure_floor(args.database_url, size["floor"])
+    guarded_floor = measure_floor(args.database_url, size["floor"] // 4, guarded=True)
     orm = throughput(args, broker="orm", workers=2, jobs=size["jobs"])
     redis_figures = {} if args.no_redis else {n: throughput(args, broker="redis", workers=n, jobs=size["jobs"]) for n in (1, 2, 4)}
     total, per_step = chain(args, size["steps"])
@@ -261,10 +268,13 @@ def main() -> None:
 
     print(f"\nworkflow benchmark ({args.size}): PostgreSQL {urlparse(args.database_url).path.lstrip('/')}, {os.cpu_count()} CPUs")
     print(f"  durable floor (2 loops: claim commit, fork+exec /bin/true, outcome commit): {floor:.0f} jobs/s")
+    print(f"  the same loops with the command under the step guard (a Python process per step, DOMAIN §5): {guarded_floor:.0f} jobs/s"
+          f"  ({guarded_floor / floor:.2f} of the floor)")
     print(f"  {size['jobs']} single-step jobs, dispatcher + django-q2 cluster, 2 workers, ORM broker: {orm:.0f} jobs/s"
-          f"  ratio to the floor {orm / floor:.2f} (target >= {TARGET_RATIO})")
+          f"  ratio to the floor {orm / floor:.2f} (target >= {TARGET_RATIO}), to the guarded floor {orm / guarded_floor:.2f}")
     for workers, figure in redis_figures.items():
-        print(f"  Redis broker, {workers} worker(s): {figure:.0f} jobs/s  ratio to the floor {figure / floor:.2f}")
+        print(f"  Redis broker, {workers} worker(s): {figure:.0f} jobs/s  ratio to the floor {figure / floor:.2f},"
+              f" to the guarded floor {figure / guarded_floor:.2f}")
     print(f"  {size['steps']} chained `true` steps, start to OK: {total:.2f} s; per step {per_step * 1000:.1f} ms")
     print(f"  one claim, 1-step workflow: {one * 1000:.1f} ms; 10,000-step workflow: {long * 1000:.1f} ms  ratio {long / one:.2f}")
 

@@ -29,13 +29,21 @@ PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
+_LIBC: list = []  # the C library, loaded once in the parent: a child between fork and exec only calls into it
+
+
+def _libc():
+    if not _LIBC:
+        import ctypes
+
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
+
+
 def parent_death_signal(sig: int, parent: int) -> None:
     """In a child between fork and exec: get ``sig`` when the parent dies (Linux; elsewhere nothing)."""
     if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        _libc().prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the signal was armed
         os.kill(os.getpid(), sig)
 
@@ -70,6 +78,8 @@ def guarded_argv(argv: list[str], *, grace: float, term: str = "group") -> list[
 def spawn_guarded(argv: list[str], *, grace: float, term: str = "group", **popen) -> subprocess.Popen:
     """Start ``argv`` under the guard: a session of its own, killed as a group when this process dies."""
     parent = os.getpid()
+    if sys.platform.startswith("linux"):
+        _libc()  # not imported and loaded again in every child
     return subprocess.Popen(
         guarded_argv(argv, grace=grace, term=term),
         start_new_session=True,

@@ -248,9 +248,7 @@ def _next_generation(spool_id: int) -> int:
 
 def job_create(*, spool: Spool, step: Step, status: str, timestamp: dt.datetime, origin: str, generation: int | None = None) -> Job:
     now = clock.now()
-    if status == S.WAITING:
-        jobs_wake()
-    return Job.objects.create(
+    job = Job.objects.create(
         spool=spool,
         generation=generation if generation is not None else _next_generation(spool.id),
         state=step.number,
@@ -262,6 +260,9 @@ def job_create(*, spool: Spool, step: Step, status: str, timestamp: dt.datetime,
         created_at=now,
         updated_at=now,
     )
+    if status == S.WAITING:
+        jobs_wake()  # at the commit of the caller's transaction
+    return job
 
 
 def _spool_named(spool: Spool | str) -> Spool:
