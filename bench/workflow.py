@@ -180,9 +180,12 @@ def throughput(args, *, broker: str, workers: int, jobs: int) -> float:
         ids = [job_add(spool="bench-single", state=1, actor="bench").id for _ in range(jobs)]
         begin = time.perf_counter()
         Job.objects.filter(id__in=ids).update(status=JobStatus.WAITING, timestamp=clock.now())  # all due at once
-        from scheduling.workflows.wakeup import jobs_wake
-
-        jobs_wake()
+        try:
+            from scheduling.workflows.wakeup import jobs_wake
+        except ImportError:  # a checkout from before the wake-ups: measured as a baseline
+            pass
+        else:
+            jobs_wake()
         end = wait_until(lambda: not Job.objects.filter(id__in=ids).exclude(status=JobStatus.OK).exists(), 900, every=0.02)
         return jobs / (end - begin)
 
