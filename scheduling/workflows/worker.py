@@ -138,8 +138,8 @@ class _NextClaim:
             with transaction.atomic():  # a savepoint: a claim that fails never takes the outcome with it
                 self.claim = _next_claim_for_worker(self.job_id)
             self.asked = True
-        except DatabaseError as exc:
-            log.warning("job %s: the next claim failed with the outcome (%s); tried again after it", self.job_id, exc)
+        except Exception:  # noqa: BLE001  - whatever fails here, the outcome is written; the claim is tried again after it
+            log.exception("job %s: the next claim failed beside the outcome; tried again after it", self.job_id)
             self.asked, self.claim = False, None
 
 

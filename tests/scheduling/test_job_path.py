@@ -76,3 +76,23 @@ def test_the_dispatcher_s_wait_ends_at_a_notify_and_polls_without_one():
     finally:
         timer.cancel()
         other.close()
+
+
+@pytest.mark.django_db
+def test_a_next_claim_that_fails_beside_the_outcome_leaves_the_outcome_written(load_spool, waiting_job, now, held, monkeypatch):
+    now(NOW)
+    job = waiting_job(load_spool("[1]\ncommand=true\nnext=2\n[2]\ncommand=true\n"), 1)
+    jobs_dispatch()
+    [(job_id, token)] = held.claims
+    real, calls = worker.jobs_claim_due, []
+
+    def fails_once(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a claim that breaks")
+        return real(**kwargs)
+
+    monkeypatch.setattr(worker, "jobs_claim_due", fails_once)
+    worker.job_run(job_id=job_id, token=token)
+    job.refresh_from_db()
+    assert (job.state, job.status) == (2, S.OK)  # step 1's outcome stood, and its next step was claimed after it
