@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from portal.lib.stepguard import spawn_guarded
+from portal.lib.stepguard import spawn_guarded, wait_exit
 
 # What a shell would answer for a program it cannot find or cannot execute.
 NOT_FOUND = 127
@@ -112,11 +112,8 @@ def run_command(
         next_check = time.monotonic() + check_every
         while True:
             now = time.monotonic()
-            try:
-                process.wait(timeout=max(min(deadline, next_check) - now, 0.001))
+            if wait_exit(process, max(min(deadline, next_check) - now, 0.001)) is not None:
                 break
-            except subprocess.TimeoutExpired:
-                pass
             now = time.monotonic()
             if now >= deadline:
                 timed_out = True

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Now
 
 from portal import clock
@@ -20,6 +20,7 @@ from portal.lib.times import iso_utc
 from scheduling.workflows.alerts import dispatcher_sign_of_life, job_status_follow
 from scheduling.workflows.models import (
     CLAIM_LAPSED,
+    WITHOUT_STEPS,
     Job,
     JobAttempt,
     JobOrigin,
@@ -29,6 +30,7 @@ from scheduling.workflows.models import (
     db_now_plus,
 )
 from scheduling.workflows.services import job_create
+from scheduling.workflows.wakeup import jobs_wake
 from scheduling.workflows.workflow import Step
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,7 @@ class _Gates:
 
     closed: list[tuple[int, int]] = field(default_factory=list)  # weekday, parallel limit: no exception
     outside_window: list[tuple[int, int]] = field(default_factory=list)  # mintime/maxtime: a named start may pass
+    limited: list[tuple[int, int]] = field(default_factory=list)  # open, with a parallel limit: claimed one by one under a lock
 
     def exclude(self, jobs: models.QuerySet[Job]) -> models.QuerySet[Job]:
         for spool_id, state in self.closed:
@@ -157,17 +160,27 @@ class _Gates:
             jobs = jobs.exclude(spool_id=spool_id, state=state, ignore_time_window=False)
         return jobs
 
+    def limited_q(self) -> models.Q:
+        q = models.Q(pk__in=[])
+        for spool_id, state in self.limited:
+            q |= models.Q(spool_id=spool_id, state=state)
+        return q
 
-def _gates(spools: dict[int, Spool], local: dt.datetime, running: Counter) -> _Gates:
+
+def _gates(spools: dict[int, Spool], local: dt.datetime) -> _Gates:
+    """Only the steps that have a gate are looked at (``Workflow.gated_steps``): a long workflow costs nothing more."""
     gates = _Gates()
-    for spool in spools.values():
-        for step in spool.workflow.workflow.steps.values():
-            pair = (spool.id, step.number)
-            # The Step's gate rules, the same that name a held job's waiting_for (selectors.JobGates).
-            if step.weekday_gate(local) or step.parallel_full(running[step.number]):
-                gates.closed.append(pair)
-            elif step.time_window_gate(local):
-                gates.outside_window.append(pair)
+    gated = [(spool, step) for spool in spools.values() for step in spool.workflow.workflow.gated_steps]
+    running = _running_by_state() if any(step.parallel is not None for _, step in gated) else Counter()
+    for spool, step in gated:
+        pair = (spool.id, step.number)
+        # The Step's gate rules, the same that name a held job's waiting_for (selectors.JobGates).
+        if step.weekday_gate(local) or step.parallel_full(running[step.number]):
+            gates.closed.append(pair)
+        elif step.time_window_gate(local):
+            gates.outside_window.append(pair)
+        if step.parallel is not None:
+            gates.limited.append(pair)
     return gates
 
 
@@ -197,20 +210,31 @@ def jobs_claim_due(*, limit: int, first_job_id: int | None = None, only_job_id: 
     """Claim up to ``limit`` due jobs whose gates pass, oldest first (``first_job_id`` before the rest)."""
     now = clock.now()
     spools = _spools_readable({
-        s.id: s
-        for s in Spool.objects.filter(enabled=True, workflow__isnull=False).select_related("workflow").defer("workflow__text")
+        s.id: s for s in Spool.objects.filter(enabled=True, workflow__isnull=False).select_related("workflow").defer(*WITHOUT_STEPS)
     })
     if not spools:
         return []
-    gates = _gates(spools, _local(now), _running_by_state())
+    gates = _gates(spools, _local(now))
     due = gates.exclude(Job.objects.due(now).filter(spool_id__in=list(spools)))
     if only_job_id is not None:
         due = due.filter(id=only_job_id)
-    candidates = list(due.order_by("timestamp", "id")[: limit + 20])
+    claims: list[tuple[Job, uuid.UUID, Step]] = []
+    failed: set[int] = set()
+    if connection.vendor == "postgresql":
+        # One statement claims the jobs of steps without a parallel limit; those with one go on below, one by one.
+        while len(claims) < limit:
+            unlimited = due.exclude(gates.limited_q()).exclude(spool_id__in=failed)
+            got, bad = _jobs_claim_skip_locked(unlimited, spools=spools, limit=limit - len(claims), first_job_id=first_job_id, now=now)
+            claims += got
+            if not bad:
+                break
+            failed |= bad  # released again: the turn goes on with the other spools
+        if len(claims) >= limit or not gates.limited:
+            return claims
+        due = due.filter(gates.limited_q()).exclude(spool_id__in=failed)
+    candidates = list(due.order_by("timestamp", "id")[: limit - len(claims) + 20])
     if first_job_id is not None:
         candidates.sort(key=lambda job: job.id != first_job_id)
-    claims = []
-    failed: set[int] = set()
     for job in candidates:
         if len(claims) >= limit:
             break
@@ -226,6 +250,63 @@ def jobs_claim_due(*, limit: int, first_job_id: int | None = None, only_job_id: 
         if claim is not None:
             claims.append(claim)
     return claims
+
+
+def _jobs_claim_skip_locked(
+    due: models.QuerySet[Job], *, spools: dict[int, Spool], limit: int, first_job_id: int | None, now: dt.datetime
+) -> tuple[list[tuple[Job, uuid.UUID, Step]], set[int]]:
+    """PostgreSQL: claim up to ``limit`` due jobs in one UPDATE over a ``FOR UPDATE SKIP LOCKED`` pick, and their attempts.
+
+    Two dispatchers or workers claiming at once skip each other's rows instead of waiting on them;
+    the same rules hold as for ``_job_claim`` (a claim by the database's clock, the job Waiting
+    until a worker picks it up, a lapsed unpicked attempt dropped), in one transaction. Also returns
+    the spools whose claim failed (their jobs released), for the caller to leave out.
+    """
+    order = ("timestamp", "id")
+    if first_job_id is not None:
+        order = (models.Case(models.When(id=first_job_id, then=0), default=1), *order)
+    picked = due.order_by(*order).annotate(relapsed=models.Q(claim_token__isnull=False)).values("id", "relapsed")[:limit]
+    pick, params = picked.query.sql_with_params()
+    table = connection.ops.quote_name(Job._meta.db_table)
+    claims: list[tuple[Job, uuid.UUID, Step]] = []
+    failed: set[int] = set()
+    # No savepoint inside a caller's transaction (a worker's outcome): the caller's own decides what a failure undoes.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET claim_token = gen_random_uuid(), lease_until = STATEMENT_TIMESTAMP() + %s * INTERVAL '1 second',"
+            f" updated_at = %s FROM ({pick} FOR UPDATE SKIP LOCKED) AS picked (id, relapsed) WHERE {table}.id = picked.id"
+            f" RETURNING {table}.id, spool_id, generation, state, attempt, type, claim_token, picked.relapsed",
+            [settings.JOB_LEASE_SECONDS, now, *params],
+        )
+        rows = sorted(cursor.fetchall(), key=lambda row: (row[0] != first_job_id, row[0]))
+        if not rows:
+            return claims, failed
+        tokens = [row[6] for row in rows]
+        relapsed = [row[0] for row in rows if row[7]]  # a claim before this one lapsed: its unpicked attempt goes
+        lapsed = JobAttempt.objects.filter(job_id__in=relapsed, started_at__isnull=True, finished_at__isnull=True)
+        if relapsed and lapsed.exclude(claim_token__in=tokens).delete()[0]:
+            log.warning("jobs %s: claims no worker picked up within %s s are claimed again", [r[0] for r in rows], settings.JOB_LEASE_SECONDS)
+        attempts = []
+        for job_id, spool_id, generation, state, attempt, type_, token, _ in rows:
+            job = Job(id=job_id, spool_id=spool_id, generation=generation, state=state, attempt=attempt, type=type_,
+                      status=S.WAITING, claim_token=token)
+            spool = spools[spool_id]
+            try:
+                step = spool.workflow.workflow.step(state)
+                if step is None:
+                    _job_step_missing(job, spool, now)
+                    continue
+                command = step.argv(spool=spool.name, generation=generation)
+            except Exception:  # noqa: BLE001  - DOMAIN §5: one spool's failure never stops the turn for the others
+                log.exception("dispatcher: job %s of spool %s could not be claimed; the other spools go on", job_id, spool.name)
+                Job.objects.filter(id=job_id, claim_token=token).update(claim_token=None, lease_until=None)
+                failed.add(spool_id)
+                continue
+            attempts.append(JobAttempt(job_id=job_id, state=state, attempt=attempt, type=type_, workflow_version=spool.workflow,
+                                       command=command, claim_token=token, claimed_at=now))
+            claims.append((job, token, step))
+        JobAttempt.objects.bulk_create(attempts)
+    return claims, failed
 
 
 def _job_claim_step(*, job: Job, spool: Spool, now: dt.datetime) -> tuple[Job, uuid.UUID, Step] | None:
@@ -262,7 +343,9 @@ def jobs_dispatch(*, first_job_id: int | None = None, extra: int = 0, limit: int
 def _job_step_missing(job: Job, spool: Spool, now: dt.datetime) -> None:
     """A reload removed the step a job waits at: it cannot run, so it is in Error with the reason."""
     note = f"[portal] step {job.state} is not in workflow v{spool.workflow.number} of spool {spool.name}\n"
-    if Job.objects.filter(id=job.id, status=S.WAITING).update(status=S.ERROR, output_tail=note, updated_at=now):
+    if Job.objects.filter(id=job.id, status=S.WAITING).update(
+        status=S.ERROR, output_tail=note, claim_token=None, lease_until=None, updated_at=now
+    ):
         job_status_follow(job=job, before=S.WAITING, after=S.ERROR, why=note.strip())
 
 
@@ -311,6 +394,8 @@ def job_claim_release(job_id: int, token: uuid.UUID | str, why: str) -> bool:
             claim_token=None, lease_until=None, updated_at=clock.now()
         )
         JobAttempt.objects.filter(claim_token=token, started_at__isnull=True).delete()
+        if released:
+            jobs_wake()
     if released:
         log.info("job %s: claim released: %s", job_id, why)
     return bool(released)

@@ -97,7 +97,8 @@ class WorkflowVersion(models.Model):
 
     @property
     def workflow(self) -> Workflow:
-        # A stored version never changes, so its parsed steps are kept per process.
+        # A stored version never changes, so its parsed steps are kept per process, by id and checksum:
+        # a claim loads the version with its steps deferred (WITHOUT_STEPS), read only on a miss.
         key = (self.id, self.checksum)
         cached = _WORKFLOWS.get(key)
         if cached is None:
@@ -106,6 +107,8 @@ class WorkflowVersion(models.Model):
 
 
 _WORKFLOWS: dict[tuple[int, str], Workflow] = {}
+# What a claim leaves unread of a spool's version in force: a 10,000-step file costs no more than one step.
+WITHOUT_STEPS = ("workflow__text", "workflow__steps")
 
 
 @dataclass(frozen=True)

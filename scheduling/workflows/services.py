@@ -34,6 +34,7 @@ from scheduling.workflows.models import (
     Spool,
     WorkflowVersion,
 )
+from scheduling.workflows.wakeup import jobs_wake
 from scheduling.workflows.workflow import Step, Workflow, WorkflowError, checksum, parse_workflow, spool_name_is_valid
 
 log = logging.getLogger(__name__)
@@ -247,7 +248,7 @@ def _next_generation(spool_id: int) -> int:
 
 def job_create(*, spool: Spool, step: Step, status: str, timestamp: dt.datetime, origin: str, generation: int | None = None) -> Job:
     now = clock.now()
-    return Job.objects.create(
+    job = Job.objects.create(
         spool=spool,
         generation=generation if generation is not None else _next_generation(spool.id),
         state=step.number,
@@ -259,6 +260,9 @@ def job_create(*, spool: Spool, step: Step, status: str, timestamp: dt.datetime,
         created_at=now,
         updated_at=now,
     )
+    if status == S.WAITING:
+        jobs_wake()  # at the commit of the caller's transaction
+    return job
 
 
 def _spool_named(spool: Spool | str) -> Spool:
@@ -305,6 +309,8 @@ def _job_command(*, job: Job | int, command: str, actor, reason: str, changes: C
             for name, value in fields.items():
                 setattr(current, name, value)
             job_status_follow(job=current, before=before["status"], after=current.status)
+            if current.status == S.WAITING:
+                jobs_wake()
             audit_record(actor=actor, action=f"job.{command}", obj=current, before=before, after=_job_snapshot(current), reason=reason)
             return current
     current = Job.objects.get(id=job_id)

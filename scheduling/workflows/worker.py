@@ -4,7 +4,9 @@ A step runs in a process group of its own that dies with this worker (``command.
 and ``stepguard``). The lease is renewed by the database's clock; a renewal that cannot reach
 the database leaves the step running and is tried again (the lease is lost only when another
 process took the job over). A finished step's outcome goes to the local journal first, then to
-the database with retries; what a dead worker left in the journal is written by the next.
+the database; only when the database cannot take it is it kept in the local journal (fsync'ed)
+and written with retries; what a dead worker left in the journal is written by the next.
+A worker within its time budget claims what it runs next in the transaction of the outcome.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -31,6 +35,7 @@ from scheduling.workflows.models import (
     db_now_plus,
 )
 from scheduling.workflows.services import job_create
+from scheduling.workflows.wakeup import jobs_wake
 from scheduling.workflows.workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -100,26 +105,50 @@ def job_run(*, job_id: int, token: str) -> str:
     claim: tuple[int, str] | None = (job_id, str(token))
     while claim is not None:
         job_id, token = claim
+        follow = _NextClaim(job_id, began)
         with log_scope(job=job_id):
-            summary, written = _attempt_run(job_id, token)
+            summary, written = _attempt_run(job_id, token, then=follow)
             done.append(summary)
         if not written:
             break  # the database is away: the journal keeps the outcome, the next worker writes it
-        if time.monotonic() - began >= settings.JOB_WORKER_BUDGET_SECONDS:
+        if follow.over_budget():
             jobs_dispatch(first_job_id=job_id, extra=1, limit=1)
             break
-        claim = _next_claim_for_worker(job_id)
+        claim = follow.claim if follow.asked else _next_claim_for_worker(job_id)
     # the task's result in django-q2: how much this worker did, and its last few attempts
     return f"{len(done)} attempt(s); " + "; ".join(done[-5:])
+
+
+@dataclass
+class _NextClaim:
+    """Called inside the transaction that writes an outcome: the worker's next claim commits with it (one commit, not two)."""
+
+    job_id: int
+    began: float
+    asked: bool = False
+    claim: tuple[int, str] | None = None
+
+    def over_budget(self) -> bool:
+        return time.monotonic() - self.began >= settings.JOB_WORKER_BUDGET_SECONDS
+
+    def __call__(self) -> None:
+        if self.over_budget():
+            return  # the hand-over to the queue comes after the commit
+        try:
+            with transaction.atomic():  # a savepoint: a claim that fails never takes the outcome with it
+                self.claim = _next_claim_for_worker(self.job_id)
+            self.asked = True
+        except Exception:  # noqa: BLE001  - whatever fails here, the outcome is written; the claim is tried again after it
+            log.exception("job %s: the next claim failed beside the outcome; tried again after it", self.job_id)
+            self.asked, self.claim = False, None
 
 
 def _next_claim_for_worker(job_id: int) -> tuple[int, str] | None:
     if scheduler_is_shut_down():
         return None
-    if Job.objects.due(clock.now()).filter(id=job_id).exists():  # one cheap look before the gates
-        own = jobs_claim_due(limit=1, only_job_id=job_id)
-        if own:
-            return own[0][0].id, str(own[0][1])
+    own = jobs_claim_due(limit=1, only_job_id=job_id)
+    if own:
+        return own[0][0].id, str(own[0][1])
     waiting = Job.objects.queued().order_by("timestamp", "id").values_list("id", "claim_token").first()
     if waiting is not None:
         return waiting[0], str(waiting[1])  # the pick in _attempt_run decides between this worker and the task's own
@@ -149,15 +178,15 @@ def job_attempt_pick(job_id: int, token: str) -> bool:
     return bool(picked)
 
 
-def _attempt_run(job_id: int, token: str) -> tuple[str, bool]:
+def _attempt_run(job_id: int, token: str, *, then: Callable[[], None] | None = None) -> tuple[str, bool]:
     """Pick up a claimed attempt, run its command and record the outcome; (summary, outcome written)."""
     if not job_attempt_pick(job_id, token):
         return f"job {job_id}: picked up elsewhere, or the claim is gone (lapsed, paused, Zombie, reset); nothing done", True
-    return job_attempt_execute(job_id, token)
+    return job_attempt_execute(job_id, token, then=then)
 
 
-def job_attempt_execute(job_id: int, token: str) -> tuple[str, bool]:
-    """Run the command of an attempt this worker picked up, then record its outcome (journal, database)."""
+def job_attempt_execute(job_id: int, token: str, *, then: Callable[[], None] | None = None) -> tuple[str, bool]:
+    """Run the command of an attempt this worker picked up, then record its outcome (database; journal if it cannot)."""
     attempt = JobAttempt.objects.select_related("job__spool").get(claim_token=token)
     result = run_command(
         attempt.command,
@@ -169,23 +198,21 @@ def job_attempt_execute(job_id: int, token: str) -> tuple[str, bool]:
         check_every=max(settings.JOB_LEASE_SECONDS / 3, 0.5),
         kill_grace=settings.STEP_KILL_GRACE_SECONDS,
     )
-    _journal_keep(
-        {
-            "token": str(token),
-            "job": job_id,
-            "spool": attempt.job.spool.name,
-            "generation": attempt.job.generation,
-            "state": attempt.state,
-            "attempt": attempt.attempt,
-            "return_code": result.return_code,
-            "output_tail": result.output_tail,
-            "timed_out": result.timed_out,
-            "abandoned": result.abandoned,
-            "finished": iso_utc(clock.now()),
-            "worker": worker_identity(),
-        }
-    )
-    description = job_attempt_finish_retrying(job_id=job_id, token=token, result=result)
+    entry = {
+        "token": str(token),
+        "job": job_id,
+        "spool": attempt.job.spool.name,
+        "generation": attempt.job.generation,
+        "state": attempt.state,
+        "attempt": attempt.attempt,
+        "return_code": result.return_code,
+        "output_tail": result.output_tail,
+        "timed_out": result.timed_out,
+        "abandoned": result.abandoned,
+        "finished": iso_utc(clock.now()),
+        "worker": worker_identity(),
+    }
+    description = job_attempt_finish_retrying(job_id=job_id, token=token, result=result, journal=entry, then=then)
     if description is None:
         return f"job {job_id}: return code {result.return_code}, outcome kept in the journal (database away)", False
     return f"job {job_id}: return code {result.return_code}, {description}", True
@@ -198,17 +225,34 @@ def _journal_keep(entry: dict) -> None:
         log.exception("job %s: the outcome could not be kept in the journal", entry["job"])
 
 
-def job_attempt_finish_retrying(*, job_id: int, token: str, result: CommandResult, seconds: float | None = None) -> str | None:
+def job_attempt_finish_retrying(
+    *,
+    job_id: int,
+    token: str,
+    result: CommandResult,
+    seconds: float | None = None,
+    journal: dict | None = None,
+    then: Callable[[], None] | None = None,
+) -> str | None:
     """Write the outcome, trying again with backoff while the database is away; None when it never came back.
 
-    The journal line goes once the database has the outcome.
+    ``journal``: the outcome's journal line, kept (fsync'ed) only when the first write fails, before
+    any retry: the outcome lives in this process until the database has it, and on disk from the
+    moment the database cannot take it (docs/workflows.md). Without it the outcome came from the
+    journal (a replay). The journal line goes once the database has the outcome.
     """
     deadline = time.monotonic() + (settings.JOB_OUTCOME_RETRY_SECONDS if seconds is None else seconds)
     pause = 0.25
+    journaled = journal is None
     while True:
         try:
-            description = job_attempt_finish(job_id=job_id, token=token, result=result)
-        except DatabaseError as exc:
+            description = job_attempt_finish(job_id=job_id, token=token, result=result, then=then)
+        except Exception as exc:
+            if not journaled:
+                _journal_keep(journal)
+                journaled = True
+            if not isinstance(exc, DatabaseError):
+                raise
             if time.monotonic() >= deadline:
                 log.error("job %s: the outcome could not be written (%s); the journal keeps it", job_id, exc)
                 return None
@@ -217,6 +261,8 @@ def job_attempt_finish_retrying(*, job_id: int, token: str, result: CommandResul
             time.sleep(pause)
             pause = min(pause * 2, OUTCOME_BACKOFF_MAX_SECONDS)
             continue
+        if not journaled:
+            return description
         try:
             journal_settle(token)
         except OSError:  # the line stays; a replay finds the outcome written and drops it then
@@ -261,8 +307,11 @@ def _replay(entries: list[dict]) -> int:
     return written
 
 
-def job_attempt_finish(*, job_id: int, token: str, result: CommandResult) -> str:
-    """Apply an attempt's return code to its job (DOMAIN §3), with the stop flag and `new`."""
+def job_attempt_finish(*, job_id: int, token: str, result: CommandResult, then: Callable[[], None] | None = None) -> str:
+    """Apply an attempt's return code to its job (DOMAIN §3), with the stop flag and `new`.
+
+    ``then`` runs inside the same transaction once the outcome is applied (the worker's next claim).
+    """
     with transaction.atomic():
         job = Job.objects.select_for_update(of=("self",)).select_related("spool__workflow").get(id=job_id)
         attempt = JobAttempt.objects.select_related("workflow_version").get(claim_token=token)
@@ -327,6 +376,9 @@ def job_attempt_finish(*, job_id: int, token: str, result: CommandResult) -> str
         attempt.outcome = description[:200]
         attempt.status_after = outcome_status
         attempt.save()
+        jobs_wake()  # a next step due now, a place of a parallel limit freed: the dispatcher looks at commit
+        if then is not None:
+            then()
     return description
 
 

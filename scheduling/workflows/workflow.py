@@ -14,6 +14,7 @@ import hashlib
 import re
 import shlex
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 from scheduling.workflows.ini import IniError, IniSection, Problem, ini_read, problems_text
@@ -190,6 +191,11 @@ class Workflow:
 
     def step(self, number: int) -> Step | None:
         return self.steps.get(number)
+
+    @cached_property
+    def gated_steps(self) -> tuple[Step, ...]:
+        """The steps that have a gate (weekdays, mintime/maxtime, parallel): the only ones a claim must check."""
+        return tuple(s for s in self.steps.values() if s.weekdays is not None or s.mintime or s.maxtime or s.parallel is not None)
 
     def as_json(self) -> list[dict]:
         return [step.as_json() for step in self.steps.values()]

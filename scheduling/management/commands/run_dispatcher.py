@@ -10,6 +10,7 @@ from django.db import connection
 from portal import clock
 from portal.lib.loop import StopSignal
 from scheduling.workflows.dispatcher import dispatcher_cycle
+from scheduling.workflows.wakeup import jobs_wait
 
 log = logging.getLogger(__name__)
 
@@ -43,4 +44,5 @@ class Command(BaseCommand):
                 log.exception("dispatcher: turn failed; trying again")
                 connection.close()
                 started = 0
-            stop.wait(0 if started else poll)
+            if not started:
+                jobs_wait(poll)  # PostgreSQL: a NOTIFY (a job made due, an outcome written) ends the wait at once
