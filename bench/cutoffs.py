@@ -60,10 +60,11 @@ GROUP BY c.id, t.currency
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=2_000_000)
+    parser.add_argument("--size", default="2000000", help="transactions, or small (20,000: the CI smoke run)")
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--repeat", type=int, default=7)
     options = parser.parse_args()
+    options.size = 20_000 if options.size == "small" else int(options.size)
     postgres_ready("bench/cutoffs.py")
     rows_ready(options.size, options.fresh)
     cutoffs_ready()

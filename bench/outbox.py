@@ -271,9 +271,12 @@ def bench_healthz(pending: int, runs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=20_000, help="messages for the local backend (a twentieth of them for sqs)")
+    parser.add_argument("--size", default="20000", help="messages for the local backend (a twentieth of them for sqs), or small")
     parser.add_argument("--pending", type=int, default=200_000, help="pending messages for the /healthz figures")
     args = parser.parse_args()
+    if args.size == "small":  # the CI smoke run
+        args.size, args.pending = 300, 2000
+    args.size = int(args.size)
     name = settings.DATABASES["default"]["NAME"]
     if connection.vendor != "postgresql" or not str(name).endswith("_bench"):
         sys.exit(f"run on a PostgreSQL database made for benchmarks (name ending in _bench), not {name!r}")
