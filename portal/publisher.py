@@ -58,6 +58,7 @@ class LaneClaim:
     lane: str
     token: uuid.UUID
     messages: list[OutboundMessage]
+    taken_over: bool = False  # from a publisher whose lease lapsed: it may have sent some before it died
 
 
 def outbox_lease() -> dt.timedelta:
@@ -76,14 +77,17 @@ def outbox_claim(*, now: dt.datetime, limit: int, lane: str | None = None) -> La
     The conditional UPDATE is the claim: a second publisher that read the same lane
     finds it held (PostgreSQL re-checks the WHERE after the first commits) and gets
     nothing. A publisher that dies after sending and before marking leaves the lane
-    held: its messages go out again once the lease has passed (FIFO queues drop the copy).
+    held: its messages go out again once the lease has passed (FIFO queues drop the copy,
+    the local file skips the lines it already has: ``taken_over``).
     """
     for name in [lane] if lane else lanes_ready(now=now):
         token = uuid.uuid4()
+        # Read before the claim: a token still set then is a holder whose lease lapsed (a live one keeps us out).
+        held_before = OutboxLane.objects.filter(name=name, claim_token__isnull=False).exists()
         if OutboxLane.objects.ready(now).filter(name=name).update(claim_token=token, lease_until=now + outbox_lease()):
             messages = list(OutboundMessage.objects.filter(lane=name, status=MessageStatus.PENDING).order_by("id")[:limit])
             if messages:
-                return LaneClaim(name, token, messages)
+                return LaneClaim(name, token, messages, taken_over=held_before)
             # Another publisher sent them between our look and our claim.
             OutboxLane.objects.filter(name=name, claim_token=token).update(claim_token=None, lease_until=None)
     return None
@@ -151,7 +155,7 @@ def _mark(tried: list[OutboundMessage], now: dt.datetime) -> None:
     rows_update(rest, ["status", "attempts", "sent_at", "queue_message_id", "last_error", "next_attempt_at"])
 
 
-def outbox_send(*, backend: QueueBackend, messages: list[OutboundMessage]) -> list[SendResult]:
+def outbox_send(*, backend: QueueBackend, messages: list[OutboundMessage], taken_over: bool = False) -> list[SendResult]:
     """Hand one lane's messages to the backend, a batch at a time, oldest first, inside the lease.
 
     Elapsed real time (not the portal's clock, which a replay may hold still) is
@@ -159,12 +163,18 @@ def outbox_send(*, backend: QueueBackend, messages: list[OutboundMessage]) -> li
     lease is left, so a slow queue cannot let the lease run out mid-send and another
     publisher send the same messages again. The first batch with a message that
     failed and may succeed later stops the lane: nothing younger may overtake it, and
-    the rest back off with it instead of each waiting for its own timeout.
+    the rest back off with it instead of each waiting for its own timeout. A lane
+    ``taken_over`` from a dead publisher first asks a backend that can tell (``delivered``)
+    which of its messages that publisher handed over: those are marked, not sent again.
     """
-    size = getattr(backend, "batch_limit", None) or len(messages)
+    results: list[SendResult] = []
+    if taken_over and hasattr(backend, "delivered"):
+        delivered = backend.delivered(messages)
+        results = [SendResult(m.id, True) for m in messages if m.id in delivered]
+        messages = [m for m in messages if m.id not in delivered]
+    size = getattr(backend, "batch_limit", None) or max(len(messages), 1)
     budget = settings.OUTBOX_LEASE_SECONDS / 2
     started = time.monotonic()
-    results: list[SendResult] = []
     for start in range(0, len(messages), size):
         chunk = messages[start : start + size]
         if time.monotonic() - started > budget:
@@ -184,14 +194,15 @@ def outbox_send(*, backend: QueueBackend, messages: list[OutboundMessage]) -> li
     return results
 
 
-def _send_through(name: str, started: dict[str, QueueBackend], messages: list[OutboundMessage]) -> list[SendResult]:
+def _send_through(name: str, started: dict[str, QueueBackend], claim: LaneClaim) -> list[SendResult]:
+    messages = claim.messages
     try:
         if name not in started:
             started[name] = get_backend(name)  # a boto3 client costs tens of ms: one per run of turns
     except Exception as exc:  # noqa: BLE001  - a backend that cannot start is a failed send
         log.warning("outbox: backend %s unavailable: %s", name, exc)
         return [SendResult(m.id, False, error=f"{type(exc).__name__}: {exc}") for m in messages]
-    return outbox_send(backend=started[name], messages=messages)
+    return outbox_send(backend=started[name], messages=messages, taken_over=claim.taken_over)
 
 
 def outbox_publish(
@@ -211,7 +222,7 @@ def outbox_publish(
         claim = outbox_claim(now=clock.now(), limit=limit or settings.OUTBOX_BATCH_SIZE, lane=name)
         if claim is None:
             continue
-        results = _send_through(backend_name_for(claim.messages[0].kind), started, claim.messages)
+        results = _send_through(backend_name_for(claim.messages[0].kind), started, claim)
         total.add(outbox_record_results(claim=claim, results=results, now=clock.now()))
     if total.handled:
         _watch_outbox(total)

@@ -42,6 +42,7 @@ COMMANDS = {
     "worker": ["run_worker"],
     "dispatcher": ["run_dispatcher"],
     "clock": ["run_heartbeat"],
+    "publisher": ["publish_outbox", "--loop"],
 }
 STEP = """#!/bin/sh
 # step.sh MARKS GENERATION SECONDS MARKER: a line at its start (with its session) and at its end.
@@ -127,11 +128,19 @@ class Portal:
 
     def start(self, *names: str) -> None:
         for name in names:
-            log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115  - closed with the process's end
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "manage.py", *COMMANDS[name]], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            self._spawn(name, COMMANDS[name])
+
+    def start_code(self, name: str, code: str) -> subprocess.Popen:
+        """``manage.py shell -c code`` in the background (a writer of messages, say), stopped with the rest."""
+        return self._spawn(name, ["shell", "-c", textwrap.dedent(code)])
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115  - closed with the process's end
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "manage.py", *argv], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self.processes[name]
 
     def kill9(self, name: str) -> None:
         process = self.processes.pop(name)

@@ -111,8 +111,12 @@ class PostgresCluster:
     def url(self, host: str = "127.0.0.1") -> str:
         return f"postgres://postgres@{host}:{self.port}/portal"
 
+    def connect(self, database: str = "portal"):
+        """A connection of the test's own (in a transaction until committed: to hold a lock, say)."""
+        return psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=database)
+
     def sql(self, statement: str, params: tuple = (), database: str = "portal") -> list[tuple]:
-        connection = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=database)
+        connection = self.connect(database)
         connection.autocommit = True
         try:
             with connection.cursor() as cursor:
@@ -252,8 +256,7 @@ def host_env(*, cluster: PostgresCluster, redis: RedisServer | None, bridge: Bri
         PYTHONUNBUFFERED="1",
         PORTAL_DATA_DIR=str(data_dir),
         DATABASE_URL=cluster.url(bridge.address),
-        Q_WORKERS="2",
-        **extra,
+        **{"Q_WORKERS": "2", **extra},
     )
     if redis is not None:
         env.update(Q_BROKER="redis", REDIS_URL=redis.url(bridge.address))

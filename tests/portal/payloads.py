@@ -1,4 +1,4 @@
-"""A valid control message for tests that need any message at all."""
+"""Valid messages for tests that need any message at all: a control message, a HEARTBEAT_GAP."""
 
 from __future__ import annotations
 
@@ -38,3 +38,29 @@ def control_message(state: str = "OPEN", window_id: int = 1, **overrides) -> dic
     }
     message.update(overrides)
     return message
+
+
+GAP = "HEARTBEAT_GAP"
+
+
+def gap_message(seq: int) -> dict:
+    return {
+        "uuid": str(uuid.uuid4()),
+        "eventMessage": f"the portal was blind (gap {seq})",
+        "eventMajor": "HEARTBEAT",
+        "eventMinor": GAP,
+        "exceptionFlag": "Y",
+        "exceptionType": "System Error",
+        "exceptionName": GAP,
+        "exceptionArgument": "",
+        "entity": "portal",
+        "version": "1",
+        "eventTimeStamp": "2026-03-02 10:00:00",
+        "heartbeat": {
+            "last_tick_at": "2026-03-02T09:00:00Z",
+            "resumed_at": "2026-03-02T10:00:00Z",
+            "blind_seconds": seq,
+            "interval_seconds": 60,
+            "event": "E_Heartbeat",
+        },
+    }

@@ -85,11 +85,11 @@ def test_two_publishers_at_once_never_send_a_message_twice(settings):
 
 
 @pytest.mark.django_db
-def test_a_crash_between_send_and_mark_resends_only_once_the_lease_has_passed(control_queue_file, now, settings):
+def test_a_crash_between_send_and_mark_is_taken_over_once_the_lease_has_passed_and_written_once(control_queue_file, now, settings):
     start = now("2026-03-02T10:00:00Z")
-    enqueue(2)
+    enqueue(3)
     claim = outbox_claim(now=start, limit=10)
-    LocalQueue().send(claim.messages)  # ... and the publisher dies here, before marking them SENT
+    LocalQueue().send(claim.messages[:2])  # ... and the publisher dies here, before marking them SENT
     lease = dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
 
     now((start + lease - dt.timedelta(seconds=1)).isoformat())
@@ -100,9 +100,26 @@ def test_a_crash_between_send_and_mark_resends_only_once_the_lease_has_passed(co
     assert outbox_publish_all().sent == 0  # the lease ends after, not at, its last instant
 
     now((start + lease + dt.timedelta(seconds=1)).isoformat())
-    assert outbox_publish_all().sent == 2  # at least once: nothing is lost
-    assert len(control_queue_file.read_text().splitlines()) == 4
+    assert outbox_publish_all().sent == 3  # nothing is lost ...
+    lines = control_queue_file.read_text().splitlines()
+    assert lines == [m.body for m in claim.messages]  # ... and the two lines the dead publisher wrote are not written again
     assert set(OutboundMessage.objects.values_list("status", flat=True)) == {MessageStatus.SENT}
+
+
+@pytest.mark.django_db
+def test_a_line_torn_by_a_killed_writer_is_cut_and_written_again_whole(control_queue_file, now, settings):
+    start = now("2026-03-02T10:00:00Z")
+    enqueue(2)
+    claim = outbox_claim(now=start, limit=10)
+    first, second = claim.messages
+    LocalQueue().send([first])
+    with open(control_queue_file, "a") as handle:
+        handle.write(second.body[:25])  # the publisher was killed in the middle of this line
+
+    now((start + dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS + 1)).isoformat())
+    assert outbox_publish_all().sent == 2
+
+    assert control_queue_file.read_text().splitlines() == [first.body, second.body]
 
 
 @pytest.mark.django_db

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import uuid
 from collections import Counter, defaultdict
 
 import pytest
@@ -19,34 +18,9 @@ from portal.models import MessageStatus, OutboundMessage, OutboxLane
 from portal.publisher import outbox_publish, outbox_publish_all
 from portal.services import outbox_enqueue
 from tests.conftest import receive_all
-from tests.portal.payloads import control_message
+from tests.portal.payloads import GAP, control_message, gap_message
 
 pytestmark = pytest.mark.django_db
-
-GAP = "HEARTBEAT_GAP"
-
-
-def gap_message(seq: int) -> dict:
-    return {
-        "uuid": str(uuid.uuid4()),
-        "eventMessage": f"the portal was blind (gap {seq})",
-        "eventMajor": "HEARTBEAT",
-        "eventMinor": GAP,
-        "exceptionFlag": "Y",
-        "exceptionType": "System Error",
-        "exceptionName": GAP,
-        "exceptionArgument": "",
-        "entity": "portal",
-        "version": "1",
-        "eventTimeStamp": "2026-03-02 10:00:00",
-        "heartbeat": {
-            "last_tick_at": "2026-03-02T09:00:00Z",
-            "resumed_at": "2026-03-02T10:00:00Z",
-            "blind_seconds": seq,
-            "interval_seconds": 60,
-            "event": "E_Heartbeat",
-        },
-    }
 
 
 def sequence_of(body: str) -> tuple[str, int]:
