@@ -166,6 +166,25 @@ def sent(portal) -> int:
     return portal.sql("SELECT COUNT(*) FROM portal_outboundmessage WHERE status = 'SENT'")[0][0]
 
 
+def outbox_locked_with_messages_pending(portal, seconds: float = 60):
+    """A connection holding a SHARE lock on the outbox while messages are pending, so the publisher's
+    next batch is handed over and then waits to be marked. The writer waits on the lock too: taken at
+    an instant the publisher had caught up, nothing would ever be handed over; so try again until not."""
+    deadline = time.monotonic() + seconds
+    lock = portal.cluster.connect()
+    while True:
+        with lock.cursor() as cursor:
+            cursor.execute("LOCK TABLE portal_outboundmessage IN SHARE MODE")
+            cursor.execute("SELECT COUNT(*) FROM portal_outboundmessage WHERE status = 'PENDING'")
+            if cursor.fetchone()[0]:
+                return lock
+        lock.rollback()
+        if time.monotonic() > deadline:
+            lock.close()
+            raise AssertionError(f"no message pending in {seconds} s: the stream ended before the kill")
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("backend", ["sqs-fifo", "local"])
 def test_kill_9_of_the_publisher_between_hand_over_and_mark_loses_and_duplicates_nothing(backend, portal, request):
     if backend == "sqs-fifo":
@@ -182,10 +201,8 @@ def test_kill_9_of_the_publisher_between_hand_over_and_mark_loses_and_duplicates
 
     # The worst instant for a kill: a batch handed over, not yet marked. A SHARE lock on the outbox holds
     # the publisher's marking (and the writer) for as long as it takes to kill it there.
-    lock = portal.cluster.connect()
+    lock = outbox_locked_with_messages_pending(portal)
     try:
-        with lock.cursor() as cursor:
-            cursor.execute("LOCK TABLE portal_outboundmessage IN SHARE MODE")
         marked = sent(portal)
         wait("a batch handed over and not marked", lambda: handed_over() > marked, seconds=30, every=0.05)
         time.sleep(0.5)  # the whole batch
