@@ -1,7 +1,9 @@
 """The transactions' totals per (interface, status, currency), kept exact as transactions are written.
 
-Every write of transactions (the feed; a prune that deletes them) calls ``transaction_totals_move``
-in its own database transaction, so the totals always equal a GROUP BY of the table. Each call is
+Every write of transactions (the feed) calls ``transaction_totals_move``
+in its own database transaction, so the totals equal a GROUP BY of the table. Retention (``prune``)
+leaves them as they are: like every figure of ``/metrics``, they never go down because rows were
+pruned (DOMAIN §9). Each call is
 one upsert that adds to the stored count and value (``ON CONFLICT ... DO UPDATE``, PostgreSQL and
 SQLite alike), its rows in key order so that two feeds wait for each other instead of deadlocking.
 The row locks are held until the caller commits: call it last, just before the commit.

@@ -47,7 +47,7 @@ class CutOffSerializer(JsonTypesMixin, serializers.ModelSerializer):
     time = WallTimeField(format="%H:%M", help_text="HH:MM in the calendar group's time zone")
     effective_from = serializers.DateField(required=False, allow_null=True)
     effective_to = serializers.DateField(required=False, allow_null=True)
-    warn_minutes = serializers.IntegerField(min_value=0, max_value=7 * 24 * 60, required=False)
+    warn_minutes = serializers.IntegerField(min_value=0, max_value=CutOff.WARN_MINUTES_MAX, required=False)
     min_value = serializers.DecimalField(
         max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, min_value=0, required=False, coerce_to_string=True
     )
@@ -68,7 +68,10 @@ class CutOffSerializer(JsonTypesMixin, serializers.ModelSerializer):
         if "pending_figures" not in context:
             context["now"] = clock.now()
             context["pending_figures"] = pending_now(now=context["now"])
-        return cutoff_states([cutoff], now=context["now"], figures=context["pending_figures"])[0]
+        states = context.setdefault("states", {})  # next_at, seconds_left and pending: one countdown per cut-off
+        if cutoff.pk not in states:
+            states[cutoff.pk] = cutoff_states([cutoff], now=context["now"], figures=context["pending_figures"])[0]
+        return states[cutoff.pk]
 
     @extend_schema_field({"type": "string", "format": "date-time", "nullable": True, "description": "UTC; null: no cut-off ahead"})
     def get_next_at(self, cutoff: CutOff) -> str | None:

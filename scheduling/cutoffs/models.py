@@ -34,6 +34,7 @@ class CutOff(models.Model):
     calendar_group = models.ForeignKey(CalendarGroup, on_delete=models.CASCADE, related_name="cutoffs")
     effective_from = models.DateField(null=True, blank=True)
     effective_to = models.DateField(null=True, blank=True)
+    WARN_MINUTES_MAX = 7 * 24 * 60
     warn_minutes = models.PositiveIntegerField(default=30)
     min_value = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, default=Decimal(0))
     created_at = models.DateTimeField(default=clock.now, editable=False)

@@ -49,8 +49,9 @@ def cutoff_check(cutoff: CutOff) -> None:
         errors["currencies"] = ["a currency is listed twice"]
     if cutoff.effective_from and cutoff.effective_to and cutoff.effective_to < cutoff.effective_from:
         errors["effective_to"] = [f"{cutoff.effective_to} is before effective_from {cutoff.effective_from}"]
-    if not isinstance(cutoff.warn_minutes, int) or cutoff.warn_minutes < 0:
-        errors["warn_minutes"] = ["a whole number of minutes, 0 or more"]
+    if not isinstance(cutoff.warn_minutes, int) or not 0 <= cutoff.warn_minutes <= CutOff.WARN_MINUTES_MAX:
+        # Beyond a week the warning instant falls out of the calendar's range and every tick would fail.
+        errors["warn_minutes"] = [f"a whole number of minutes, 0 to {CutOff.WARN_MINUTES_MAX}"]
     if cutoff.min_value is None or Decimal(cutoff.min_value) < 0:
         errors["min_value"] = ["a value of 0 or more"]
     if errors:
@@ -168,12 +169,15 @@ def _missed_check(cutoff: CutOff, *, day: dt.date, at: dt.datetime, now: dt.date
 
 
 def _missed_follow(cutoffs: dict[str, CutOff], *, now: dt.datetime) -> None:
+    left: dict[tuple[int, str], dict[str, tuple[int, Decimal]]] = {}  # one reading per cut-off and day, for all its currencies
     for episode in AlertEpisode.objects.unresolved().filter(kind=AlertKind.CUTOFF_MISSED):
         name, day, currency = episode.subject.split(":", 1)[1].rsplit(":", 2)
         cutoff = cutoffs.get(name)
         done = cutoff is None or episode.state == AlertState.ACKNOWLEDGED
         if not done:
-            at = cutoff.at_on(dt.date.fromisoformat(day), cutoff.calendar_group.calendar())
-            done = currency not in _left(cutoff, at=at, now=now)
+            if (cutoff.id, day) not in left:
+                at = cutoff.at_on(dt.date.fromisoformat(day), cutoff.calendar_group.calendar())
+                left[cutoff.id, day] = _left(cutoff, at=at, now=now)
+            done = currency not in left[cutoff.id, day]
         if done:
             alert_resolve(kind=AlertKind.CUTOFF_MISSED, subject=episode.subject)

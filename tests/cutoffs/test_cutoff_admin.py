@@ -45,3 +45,12 @@ def test_readers_look_but_do_not_add(client, viewer, target2):
     client.force_login(viewer)
     assert client.get("/admin/scheduling/cutoff/").status_code == 200
     assert client.post(ADD, form(target2)).status_code == 403
+
+
+def test_the_admin_refuses_a_warning_longer_than_a_week_as_the_service_does(client, administrator, target2):
+    """A warning beyond a week would put its instant outside the calendar and fail every tick."""
+    client.force_login(administrator)
+    answer = client.post(ADD, form(target2, warn_minutes=str(CutOff.WARN_MINUTES_MAX + 1)))
+    assert answer.status_code == 200
+    assert f"0 to {CutOff.WARN_MINUTES_MAX}" in answer.content.decode()
+    assert not CutOff.objects.exists()

@@ -67,7 +67,7 @@ def test_a_refused_feed_leaves_the_totals_as_they_were():
 
 
 def test_transactions_deleted_and_taken_out_of_the_totals_leave_them_exact():
-    """What a prune calls when it deletes transactions."""
+    """What a deletion of transactions other than retention calls (retention leaves the totals: DOMAIN §9)."""
     transactions_feed(items=[item("a"), item("b", status="COMPLETED"), item("c", status="COMPLETED", amount="1.05")])
     gone = Transaction.objects.filter(status="COMPLETED", reference="b")
     transaction_totals_move(removed=list(gone.values_list("interface_id", "status", "currency", "amount")))
