@@ -168,8 +168,8 @@ def monitor_payload(*, spool: str, status: str, before: int | None, after: int |
     """Everything the console's refresh shows: attention first, then the job table's page (DOMAIN §6)."""
     page = monitor_jobs_page(spool=spool, status=status, before=before, after=after)
     health = portal_health()
-    gates = job_gates()
     control = scheduler_state()
+    gates = job_gates(control)
     attention = monitor_attention_jobs()
     return {
         "now": iso_utc(clock.now()),

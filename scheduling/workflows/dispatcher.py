@@ -346,6 +346,7 @@ def _job_step_missing(job: Job, spool: Spool, now: dt.datetime) -> None:
     if Job.objects.filter(id=job.id, status=S.WAITING).update(
         status=S.ERROR, output_tail=note, claim_token=None, lease_until=None, updated_at=now
     ):
+        job.spool = spool  # in hand: the alert names it without a query per job
         job_status_follow(job=job, before=S.WAITING, after=S.ERROR, why=note.strip())
 
 

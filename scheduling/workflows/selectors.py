@@ -82,12 +82,12 @@ class JobGates:
         )
 
 
-def job_gates() -> JobGates:
-    """Two small queries whatever the number of jobs: the scheduler switch and the Running jobs."""
+def job_gates(control: SchedulerControl | None = None) -> JobGates:
+    """Two small queries whatever the number of jobs: the scheduler switch (unless the caller read it) and the Running jobs."""
     running: dict[int, list[int]] = defaultdict(list)
     for state, job_id in Job.objects.occupying().order_by("id").values_list("state", "id"):
         running[state].append(job_id)
-    return JobGates(now=clock.now(), shut_down=scheduler_state().shut_down, running=dict(running))
+    return JobGates(now=clock.now(), shut_down=(control or scheduler_state()).shut_down, running=dict(running))
 
 
 # --- one job in full (the console's detail, `jobs show`) -------------------------------------------
