@@ -1,8 +1,9 @@
 """The guard a step (or the worker cluster) runs under: one process group that dies as a whole.
 
-Pure standard library, no Django: it is run as ``python -I -S stepguard.py --grace N [--term main] -- argv``
-by ``spawn_guarded`` below, which starts it as the leader of a session of its own with a parent-death
-signal (Linux ``prctl(PR_SET_PDEATHSIG, SIGTERM)``). The guard starts ``argv`` in its own process group
+Pure standard library, no Django. A step's guard is forked from its worker by ``fork_guarded``
+(no interpreter to start); the worker cluster's is run as ``python -I -S stepguard.py --grace N
+[--term main] -- argv`` by ``spawn_guarded``. Either way the guard is the leader of a session of its
+own with a parent-death signal (Linux ``prctl(PR_SET_PDEATHSIG, SIGTERM)``). The guard starts ``argv`` in its own process group
 and waits for it. On SIGTERM, SIGINT or SIGHUP — sent by the worker that stops the step, or by the kernel
 when that worker dies, even by ``kill -9`` — it sends SIGTERM to the group (``--term main``: to the
 command's main process only), waits the grace period, then SIGKILLs the whole group, itself included.
@@ -15,6 +16,7 @@ cannot be started is told as a shell would: 127 (not found) or 126 (not executab
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import signal
@@ -88,6 +90,110 @@ def spawn_guarded(argv: list[str], *, grace: float, term: str = "group", **popen
     )
 
 
+class ForkedGuard:
+    """A guard forked from this process (``fork_guarded``), seen as ``subprocess.Popen`` shows a child.
+
+    ``stdout`` reads what the command writes (its stdout and stderr); ``returncode`` is the
+    command's exit code, or minus the signal that killed it, once the guard has been waited for.
+    """
+
+    def __init__(self, pid: int, stdout) -> None:
+        self.pid = pid
+        self.stdout = stdout
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by someone else: its code is lost
+                self.returncode = -signal.SIGKILL
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            left = 3600.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired([str(self.pid)], timeout)
+            _wait_pid(self.pid, min(left, 3600.0))
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+
+def _wait_pid(pid: int, timeout: float) -> None:
+    """Until ``pid`` ends or ``timeout`` passes: woken by the exit (a pidfd), else a short sleep."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        time.sleep(min(timeout, 0.01))
+        return
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+
+
+def fork_guarded(argv: list[str], *, grace: float, cwd: str, env: dict[str, str]) -> ForkedGuard:
+    """Start ``argv`` under a guard forked from this process: a step's command, as the worker runs it.
+
+    The same guard as ``spawn_guarded``'s (a session of its own, the parent-death signal, the
+    group stopped as a whole) without starting an interpreter: a fork costs about a millisecond
+    where a new Python costs tens, which is most of a short step's time. The forked guard only
+    makes system calls, never touches what it inherited (database connections, broker sockets:
+    their descriptors are closed at once, its collector is off) and leaves by ``os._exit``.
+    The command's stdout and stderr are one pipe, read through ``stdout``.
+    """
+    parent = os.getpid()
+    if sys.platform.startswith("linux"):
+        _libc()
+    read, write = os.pipe()
+    # Blocked across the fork: a stop signal meant for the guard never runs this process's handlers there.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _forked_guard(argv, grace=grace, cwd=cwd, env=env, read=read, write=write, parent=parent)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    os.close(write)
+    return ForkedGuard(pid, os.fdopen(read, "rb"))
+
+
+def _forked_guard(argv: list[str], *, grace: float, cwd: str, env: dict[str, str], read: int, write: int, parent: int) -> None:
+    code = 1
+    try:
+        gc.disable()  # no finalizer of an inherited object (a connection) may run here
+        os.setsid()
+        parent_death_signal(signal.SIGTERM, parent)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(write, 1)
+        os.dup2(write, 2)
+        os.closerange(3, _max_fd())
+        for sig in signal.valid_signals():  # what the worker ignores (django-q2: SIGINT) the command does not
+            if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) == signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_DFL)
+        code = guard(argv, grace=grace, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
+    except BaseException as exc:  # noqa: BLE001  - whatever happens, the guard leaves by _exit, never into the worker's code
+        _say(f"stepguard: {exc!r}\n")
+    finally:
+        os._exit(code & 0xFF if code >= 0 else 128 - code)
+
+
+def _max_fd() -> int:
+    try:
+        return os.sysconf("SC_OPEN_MAX")
+    except (ValueError, OSError):
+        return 65536
+
+
 def _main(args: list[str]) -> int:
     grace, term = 10.0, "group"
     while args and args[0] != "--":
@@ -100,6 +206,23 @@ def _main(args: list[str]) -> int:
     if not argv:
         print("stepguard: no command", file=sys.stderr)
         return 2
+    return guard(argv, grace=grace, term=term)
+
+
+def _say(text: str) -> None:
+    """A line on the guard's output, written straight to the descriptor (a forked guard has its parent's buffers)."""
+    try:
+        os.write(1, text.encode())
+    except OSError:
+        pass
+
+
+def guard(argv: list[str], *, grace: float, term: str = "group", **popen) -> int:
+    """Run ``argv`` in this process's group and wait for it, stopping the group on a stop signal.
+
+    Called in the guard process, the leader of a session of its own (a script run by
+    ``spawn_guarded``, or a child forked by ``fork_guarded``).
+    """
     stopping: list[float] = []  # monotonic time of the first stop signal
     parent = os.getppid()
     child: subprocess.Popen | None = None
@@ -125,13 +248,14 @@ def _main(args: list[str]) -> int:
     # A handler (not SIG_IGN, which the command would inherit) from the start: a stop is never missed.
     for sig in STOP_SIGNALS:
         signal.signal(sig, stop)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())  # a forked guard starts with the stop signals blocked
     try:
-        child = subprocess.Popen(argv, restore_signals=True)
+        child = subprocess.Popen(argv, restore_signals=True, **popen)
     except FileNotFoundError as exc:
-        print(f"cannot run {argv[0]!r}: {exc.strerror}", flush=True)
+        _say(f"cannot run {argv[0]!r}: {exc.strerror}\n")
         return NOT_FOUND
     except OSError as exc:
-        print(f"cannot run {argv[0]!r}: {exc.strerror}", flush=True)
+        _say(f"cannot run {argv[0]!r}: {exc.strerror}\n")
         return NOT_EXECUTABLE
     if stopping:  # asked to stop while the command started
         signal_command()
@@ -154,7 +278,6 @@ def _main(args: list[str]) -> int:
 
 
 def _kill_group() -> None:
-    sys.stdout.flush()
     os.killpg(0, signal.SIGKILL)
 
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from portal.lib.stepguard import spawn_guarded, wait_exit
+from portal.lib.stepguard import ForkedGuard, fork_guarded, wait_exit
 
 # What a shell would answer for a program it cannot find or cannot execute.
 NOT_FOUND = 127
@@ -61,7 +61,7 @@ class _Tail:
         return bytes(self.buffer[-self.limit :]).decode("utf-8", errors="replace")[-chars:]
 
 
-def _stop(process: subprocess.Popen, grace: float) -> None:
+def _stop(process: ForkedGuard, grace: float) -> None:
     """Stop the command's whole process group: its guard sends SIGTERM, then SIGKILL after ``grace``.
 
     The guard itself is signalled, not the group, so every process of the step gets one SIGTERM;
@@ -92,18 +92,8 @@ def run_command(
     kill_grace: float = KILL_GRACE_SECONDS,
 ) -> CommandResult:
     try:
-        process = spawn_guarded(
-            argv,
-            grace=kill_grace,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-    except FileNotFoundError as exc:  # the directory, or the guard's interpreter
-        return CommandResult(NOT_FOUND, f"cannot run {argv[0]!r}: {exc.strerror}\n")
-    except OSError as exc:
+        process = fork_guarded(argv, grace=kill_grace, cwd=cwd, env=env)
+    except OSError as exc:  # no process or descriptor left for the guard
         return CommandResult(NOT_EXECUTABLE, f"cannot run {argv[0]!r}: {exc.strerror}\n")
     tail = _Tail(process.stdout, tail_chars)
     deadline = time.monotonic() + time_limit

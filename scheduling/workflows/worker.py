@@ -28,6 +28,7 @@ from scheduling.workflows.command import CommandResult, run_command
 from scheduling.workflows.dispatcher import jobs_claim_due, jobs_dispatch, scheduler_is_shut_down, worker_identity
 from scheduling.workflows.journal import journal_entries, journal_record, journal_settle
 from scheduling.workflows.models import (
+    WITHOUT_STEPS,
     Job,
     JobAttempt,
     JobOrigin,
@@ -46,6 +47,9 @@ STEP_ENV_NAMES = ("PATH", "HOME", "LANG", "TZ")
 # Outcome writes back off up to this many seconds between tries: a worker writes soon after the
 # database is back, well within JOB_ZOMBIE_CONFIRM_SECONDS.
 OUTCOME_BACKOFF_MAX_SECONDS = 2.0
+JOB_WITHOUT_STEPS = tuple(f"spool__{name}" for name in WITHOUT_STEPS)
+ATTEMPT_WITHOUT_STEPS = tuple(name.replace("workflow__", "workflow_version__") for name in WITHOUT_STEPS)
+OUTCOME_FIELDS = ("finished_at", "return_code", "output_tail", "outcome")
 
 
 # --- the worker ----------------------------------------------------------------------------
@@ -103,25 +107,32 @@ def job_run(*, job_id: int, token: str) -> str:
     began = time.monotonic()
     done: list[str] = []
     claim: tuple[int, str] | None = (job_id, str(token))
+    picked = False  # the task's claim is picked up below; the worker's own next claims are picked as they are made
     while claim is not None:
         job_id, token = claim
         follow = _NextClaim(job_id, began)
         with log_scope(job=job_id):
-            summary, written = _attempt_run(job_id, token, then=follow)
+            if picked:
+                summary, written = job_attempt_execute(job_id, token, then=follow)
+            else:
+                summary, written = _attempt_run(job_id, token, then=follow)
             done.append(summary)
         if not written:
             break  # the database is away: the journal keeps the outcome, the next worker writes it
         if follow.over_budget():
             jobs_dispatch(first_job_id=job_id, extra=1, limit=1)
             break
-        claim = follow.claim if follow.asked else _next_claim_for_worker(job_id)
+        if not follow.asked:
+            with transaction.atomic():
+                follow.claim = _next_claim_for_worker(job_id)
+        claim, picked = follow.claim, True
     # the task's result in django-q2: how much this worker did, and its last few attempts
     return f"{len(done)} attempt(s); " + "; ".join(done[-5:])
 
 
 @dataclass
 class _NextClaim:
-    """Called inside the transaction that writes an outcome: the worker's next claim commits with it (one commit, not two)."""
+    """Called inside the transaction that writes an outcome: the worker's next claim, picked up, commits with it (one commit, not three)."""
 
     job_id: int
     began: float
@@ -131,36 +142,46 @@ class _NextClaim:
     def over_budget(self) -> bool:
         return time.monotonic() - self.began >= settings.JOB_WORKER_BUDGET_SECONDS
 
-    def __call__(self) -> None:
+    def __call__(self, *, own_due: bool = True) -> None:
         if self.over_budget():
             return  # the hand-over to the queue comes after the commit
         try:
             with transaction.atomic():  # a savepoint: a claim that fails never takes the outcome with it
-                self.claim = _next_claim_for_worker(self.job_id)
+                self.claim = _next_claim_for_worker(self.job_id, own_due=own_due)
             self.asked = True
         except Exception:  # noqa: BLE001  - whatever fails here, the outcome is written; the claim is tried again after it
             log.exception("job %s: the next claim failed beside the outcome; tried again after it", self.job_id)
             self.asked, self.claim = False, None
 
 
-def _next_claim_for_worker(job_id: int) -> tuple[int, str] | None:
+def _next_claim_for_worker(job_id: int, *, own_due: bool = True) -> tuple[int, str] | None:
+    """What this worker runs next, picked up (Running on it) in the caller's transaction; None when nothing is due.
+
+    The job's own next step if ``own_due`` (its outcome left it Waiting, due now), else the
+    oldest claim still waiting for a worker (its own task finds it picked up), else the oldest due job.
+    """
     if scheduler_is_shut_down():
         return None
-    own = jobs_claim_due(limit=1, only_job_id=job_id)
-    if own:
+    own = jobs_claim_due(limit=1, only_job_id=job_id) if own_due else []
+    if own and job_attempt_pick(own[0][0].id, str(own[0][1])):
         return own[0][0].id, str(own[0][1])
     waiting = Job.objects.queued().order_by("timestamp", "id").values_list("id", "claim_token").first()
-    if waiting is not None:
-        return waiting[0], str(waiting[1])  # the pick in _attempt_run decides between this worker and the task's own
+    if waiting is not None and job_attempt_pick(waiting[0], str(waiting[1])):
+        return waiting[0], str(waiting[1])
     other = jobs_claim_due(limit=1)
-    return (other[0][0].id, str(other[0][1])) if other else None
+    if other and job_attempt_pick(other[0][0].id, str(other[0][1])):
+        return other[0][0].id, str(other[0][1])
+    return None
 
 
 def job_attempt_pick(job_id: int, token: str) -> bool:
-    """Waiting with this claim -> Running on this worker (once, whoever is first): the step starts now."""
+    """Waiting with this claim -> Running on this worker (once, whoever is first): the step starts now.
+
+    In the caller's transaction when there is one (a worker's next claim, made beside an outcome).
+    """
     now = clock.now()
     me = worker_identity()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         picked = Job.objects.filter(id=job_id, claim_token=token, status=S.WAITING).update(
             status=S.RUNNING,
             started_at=now,
@@ -178,14 +199,14 @@ def job_attempt_pick(job_id: int, token: str) -> bool:
     return bool(picked)
 
 
-def _attempt_run(job_id: int, token: str, *, then: Callable[[], None] | None = None) -> tuple[str, bool]:
+def _attempt_run(job_id: int, token: str, *, then: Callable[..., None] | None = None) -> tuple[str, bool]:
     """Pick up a claimed attempt, run its command and record the outcome; (summary, outcome written)."""
     if not job_attempt_pick(job_id, token):
         return f"job {job_id}: picked up elsewhere, or the claim is gone (lapsed, paused, Zombie, reset); nothing done", True
     return job_attempt_execute(job_id, token, then=then)
 
 
-def job_attempt_execute(job_id: int, token: str, *, then: Callable[[], None] | None = None) -> tuple[str, bool]:
+def job_attempt_execute(job_id: int, token: str, *, then: Callable[..., None] | None = None) -> tuple[str, bool]:
     """Run the command of an attempt this worker picked up, then record its outcome (database; journal if it cannot)."""
     attempt = JobAttempt.objects.select_related("job__spool").get(claim_token=token)
     result = run_command(
@@ -232,7 +253,7 @@ def job_attempt_finish_retrying(
     result: CommandResult,
     seconds: float | None = None,
     journal: dict | None = None,
-    then: Callable[[], None] | None = None,
+    then: Callable[..., None] | None = None,
 ) -> str | None:
     """Write the outcome, trying again with backoff while the database is away; None when it never came back.
 
@@ -307,14 +328,15 @@ def _replay(entries: list[dict]) -> int:
     return written
 
 
-def job_attempt_finish(*, job_id: int, token: str, result: CommandResult, then: Callable[[], None] | None = None) -> str:
+def job_attempt_finish(*, job_id: int, token: str, result: CommandResult, then: Callable[..., None] | None = None) -> str:
     """Apply an attempt's return code to its job (DOMAIN §3), with the stop flag and `new`.
 
     ``then`` runs inside the same transaction once the outcome is applied (the worker's next claim).
     """
     with transaction.atomic():
-        job = Job.objects.select_for_update(of=("self",)).select_related("spool__workflow").get(id=job_id)
-        attempt = JobAttempt.objects.select_related("workflow_version").get(claim_token=token)
+        # The versions' steps are read only when this process has not parsed them yet (WorkflowVersion.workflow).
+        job = Job.objects.select_for_update(of=("self",)).select_related("spool__workflow").defer(*JOB_WITHOUT_STEPS).get(id=job_id)
+        attempt = JobAttempt.objects.select_related("workflow_version").defer(*ATTEMPT_WITHOUT_STEPS).get(claim_token=token)
         if attempt.return_code is not None:
             return attempt.outcome  # written already (a retry after a lost answer, a journal replay)
         now = clock.now()
@@ -331,7 +353,7 @@ def job_attempt_finish(*, job_id: int, token: str, result: CommandResult, then: 
         )
         if not (ours or late):
             attempt.outcome = f"not applied: the job was {job.status} by then"
-            attempt.save()
+            attempt.save(update_fields=OUTCOME_FIELDS)
             return attempt.outcome
         workflow: Workflow = (attempt.workflow_version or job.spool.workflow).workflow
         step = workflow.step(attempt.state)
@@ -375,10 +397,10 @@ def job_attempt_finish(*, job_id: int, token: str, result: CommandResult, then: 
             description += f"; new generation {created.generation:06d} at step {new_step}"
         attempt.outcome = description[:200]
         attempt.status_after = outcome_status
-        attempt.save()
+        attempt.save(update_fields=(*OUTCOME_FIELDS, "status_after"))
         jobs_wake()  # a next step due now, a place of a parallel limit freed: the dispatcher looks at commit
         if then is not None:
-            then()
+            then(own_due=outcome_status == S.WAITING and fields.get("timestamp", now) <= now)
     return description
 
 

@@ -40,9 +40,9 @@ def test_a_worker_claims_its_next_step_in_the_outcome_s_commit_and_keeps_no_jour
     order = []
     real_claim, real_finish = worker._next_claim_for_worker, worker.job_attempt_finish
 
-    def claim(job_id):
+    def claim(job_id, **kwargs):
         order.append("next claim")
-        return real_claim(job_id)
+        return real_claim(job_id, **kwargs)
 
     def finish(**kwargs):
         description = real_finish(**kwargs)
