@@ -1,27 +1,40 @@
 """The guard a step (or the worker cluster) runs under: one process group that dies as a whole.
 
-Pure standard library, no Django. A step's guard is forked from its worker by ``fork_guarded``
-(no interpreter to start); the worker cluster's is run as ``python -I -S stepguard.py --grace N
-[--term main] -- argv`` by ``spawn_guarded``. Either way the guard is the leader of a session of its
-own with a parent-death signal (Linux ``prctl(PR_SET_PDEATHSIG, SIGTERM)``). The guard starts ``argv`` in its own process group
-and waits for it. On SIGTERM, SIGINT or SIGHUP — sent by the worker that stops the step, or by the kernel
-when that worker dies, even by ``kill -9`` — it sends SIGTERM to the group (``--term main``: to the
-command's main process only), waits the grace period, then SIGKILLs the whole group, itself included.
-A second signal during the grace kills the group at once. So no process of a step outlives its worker,
-and a step's grandchildren (a shell script's ``sleep``) die with it too.
+Pure standard library, no Django. Two ways, one set of promises:
 
-The guard ends as its command did: the same exit code, or killed by the same signal. A program that
-cannot be started is told as a shell would: 127 (not found) or 126 (not executable), and a line.
+- ``spawn_guarded`` runs one command (the worker cluster) under ``python -I -S stepguard.py --grace N
+  [--term main] -- argv``: the guard is the leader of a session of its own with a parent-death signal
+  (Linux ``prctl(PR_SET_PDEATHSIG, SIGTERM)``), starts ``argv`` in its own process group and waits for
+  it. On SIGTERM, SIGINT or SIGHUP (sent by the process that stops it, or by the kernel when that
+  process dies, even by ``kill -9``) it sends SIGTERM to the group (``--term main``: to the command's
+  main process only), waits the grace period, then SIGKILLs the whole group, itself included. A
+  second signal during the grace kills the group at once. The guard ends as its command did.
+- ``start_step`` runs a step: every step of a worker thread is started by one guard server of that
+  thread (``stepguard.py --serve``, started once with the same parent-death signal), so a step costs
+  no interpreter and no fork of the worker: a few milliseconds less per step, which is most of a
+  short step's cost. Each step is the leader of a session and group of its own; a stop sends it
+  SIGTERM, then SIGKILL after the grace (a second stop: at once), and what it left in its group
+  after a stop is killed when it ends; when the worker dies (the kernel's SIGTERM, or its socket
+  closing) the server stops every step of it that way, then ends; a step's main process gets
+  SIGKILL should the server itself be killed. Worker and server speak over Unix sequenced-packet
+  sockets: a start request (JSON, with the step's output pipe and a socket of the step's own),
+  then on the step's socket its process id, any stop asked, and its exit code.
+
+So no process of a step outlives its worker, and a step's grandchildren (a shell script's
+``sleep``) die with it too. A program that cannot be started is told as a shell would: 127 (not
+found) or 126 (not executable), and a line.
 """
 
 from __future__ import annotations
 
-import gc
+import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 GUARD = os.path.abspath(__file__)
@@ -29,6 +42,7 @@ NOT_FOUND = 127
 NOT_EXECUTABLE = 126
 PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+MESSAGE_MAX = 1 << 20  # a start request to the step server: the command line and its environment
 
 
 _LIBC: list = []  # the C library, loaded once in the parent: a child between fork and exec only calls into it
@@ -90,110 +104,6 @@ def spawn_guarded(argv: list[str], *, grace: float, term: str = "group", **popen
     )
 
 
-class ForkedGuard:
-    """A guard forked from this process (``fork_guarded``), seen as ``subprocess.Popen`` shows a child.
-
-    ``stdout`` reads what the command writes (its stdout and stderr); ``returncode`` is the
-    command's exit code, or minus the signal that killed it, once the guard has been waited for.
-    """
-
-    def __init__(self, pid: int, stdout) -> None:
-        self.pid = pid
-        self.stdout = stdout
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:  # reaped by someone else: its code is lost
-                self.returncode = -signal.SIGKILL
-                return self.returncode
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            left = 3600.0 if deadline is None else deadline - time.monotonic()
-            if left <= 0:
-                raise subprocess.TimeoutExpired([str(self.pid)], timeout)
-            _wait_pid(self.pid, min(left, 3600.0))
-        return self.returncode
-
-    def send_signal(self, sig: int) -> None:
-        if self.poll() is None:
-            os.kill(self.pid, sig)
-
-
-def _wait_pid(pid: int, timeout: float) -> None:
-    """Until ``pid`` ends or ``timeout`` passes: woken by the exit (a pidfd), else a short sleep."""
-    try:
-        fd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        time.sleep(min(timeout, 0.01))
-        return
-    try:
-        select.select([fd], [], [], timeout)
-    finally:
-        os.close(fd)
-
-
-def fork_guarded(argv: list[str], *, grace: float, cwd: str, env: dict[str, str]) -> ForkedGuard:
-    """Start ``argv`` under a guard forked from this process: a step's command, as the worker runs it.
-
-    The same guard as ``spawn_guarded``'s (a session of its own, the parent-death signal, the
-    group stopped as a whole) without starting an interpreter: a fork costs about a millisecond
-    where a new Python costs tens, which is most of a short step's time. The forked guard only
-    makes system calls, never touches what it inherited (database connections, broker sockets:
-    their descriptors are closed at once, its collector is off) and leaves by ``os._exit``.
-    The command's stdout and stderr are one pipe, read through ``stdout``.
-    """
-    parent = os.getpid()
-    if sys.platform.startswith("linux"):
-        _libc()
-    read, write = os.pipe()
-    # Blocked across the fork: a stop signal meant for the guard never runs this process's handlers there.
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        pid = os.fork()
-        if pid == 0:
-            _forked_guard(argv, grace=grace, cwd=cwd, env=env, read=read, write=write, parent=parent)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    os.close(write)
-    return ForkedGuard(pid, os.fdopen(read, "rb"))
-
-
-def _forked_guard(argv: list[str], *, grace: float, cwd: str, env: dict[str, str], read: int, write: int, parent: int) -> None:
-    code = 1
-    try:
-        gc.disable()  # no finalizer of an inherited object (a connection) may run here
-        os.setsid()
-        parent_death_signal(signal.SIGTERM, parent)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(write, 1)
-        os.dup2(write, 2)
-        os.closerange(3, _max_fd())
-        for sig in signal.valid_signals():  # what the worker ignores (django-q2: SIGINT) the command does not
-            if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) == signal.SIG_IGN:
-                signal.signal(sig, signal.SIG_DFL)
-        code = guard(argv, grace=grace, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
-    except BaseException as exc:  # noqa: BLE001  - whatever happens, the guard leaves by _exit, never into the worker's code
-        _say(f"stepguard: {exc!r}\n")
-    finally:
-        os._exit(code & 0xFF if code >= 0 else 128 - code)
-
-
-def _max_fd() -> int:
-    try:
-        return os.sysconf("SC_OPEN_MAX")
-    except (ValueError, OSError):
-        return 65536
-
-
 def _main(args: list[str]) -> int:
     grace, term = 10.0, "group"
     while args and args[0] != "--":
@@ -206,23 +116,6 @@ def _main(args: list[str]) -> int:
     if not argv:
         print("stepguard: no command", file=sys.stderr)
         return 2
-    return guard(argv, grace=grace, term=term)
-
-
-def _say(text: str) -> None:
-    """A line on the guard's output, written straight to the descriptor (a forked guard has its parent's buffers)."""
-    try:
-        os.write(1, text.encode())
-    except OSError:
-        pass
-
-
-def guard(argv: list[str], *, grace: float, term: str = "group", **popen) -> int:
-    """Run ``argv`` in this process's group and wait for it, stopping the group on a stop signal.
-
-    Called in the guard process, the leader of a session of its own (a script run by
-    ``spawn_guarded``, or a child forked by ``fork_guarded``).
-    """
     stopping: list[float] = []  # monotonic time of the first stop signal
     parent = os.getppid()
     child: subprocess.Popen | None = None
@@ -248,14 +141,13 @@ def guard(argv: list[str], *, grace: float, term: str = "group", **popen) -> int
     # A handler (not SIG_IGN, which the command would inherit) from the start: a stop is never missed.
     for sig in STOP_SIGNALS:
         signal.signal(sig, stop)
-    signal.pthread_sigmask(signal.SIG_SETMASK, ())  # a forked guard starts with the stop signals blocked
     try:
-        child = subprocess.Popen(argv, restore_signals=True, **popen)
+        child = subprocess.Popen(argv, restore_signals=True)
     except FileNotFoundError as exc:
-        _say(f"cannot run {argv[0]!r}: {exc.strerror}\n")
+        print(f"cannot run {argv[0]!r}: {exc.strerror}", flush=True)
         return NOT_FOUND
     except OSError as exc:
-        _say(f"cannot run {argv[0]!r}: {exc.strerror}\n")
+        print(f"cannot run {argv[0]!r}: {exc.strerror}", flush=True)
         return NOT_EXECUTABLE
     if stopping:  # asked to stop while the command started
         signal_command()
@@ -278,6 +170,7 @@ def guard(argv: list[str], *, grace: float, term: str = "group", **popen) -> int
 
 
 def _kill_group() -> None:
+    sys.stdout.flush()
     os.killpg(0, signal.SIGKILL)
 
 
@@ -299,5 +192,277 @@ def _kill_others() -> None:
             continue
 
 
+# --- the worker's side -------------------------------------------------------------------------
+
+
+class ServedStep:
+    """A step started by the server, seen as ``subprocess.Popen`` shows a child.
+
+    ``stdout`` reads what the command writes (stdout and stderr); ``returncode`` is its exit
+    code, or minus the signal that ended it, once its end has been heard.
+    """
+
+    def __init__(self, channel: socket.socket, stdout, pid: int | None, returncode: int | None) -> None:
+        self.channel = channel
+        self.stdout = stdout
+        self.pid = pid
+        self.returncode = returncode
+
+    def exited_within(self, timeout: float) -> int | None:
+        """The exit code once the step ends within ``timeout`` seconds, else None."""
+        if self.returncode is None and select.select([self.channel], [], [], max(timeout, 0))[0]:
+            self._hear()
+        return self.returncode
+
+    def poll(self) -> int | None:
+        return self.exited_within(0)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            left = 3600.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired([str(self.pid)], timeout)
+            self.exited_within(left)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        """SIGTERM: stop the step's group with the grace; any other signal (SIGKILL): kill the group now."""
+        if self.returncode is None:
+            try:
+                self.channel.send(json.dumps({"signal": int(sig)}).encode())
+            except OSError:  # the server is gone, and the step with it
+                self._hear()
+
+    def _hear(self) -> None:
+        try:
+            message = self.channel.recv(MESSAGE_MAX)
+        except OSError:
+            message = b""
+        # The server died without telling (never by the worker's doing): the step was killed with it.
+        self.returncode = int(json.loads(message)["exit"]) if message else -signal.SIGKILL
+        self.channel.close()
+
+
+class _Server:
+    """The server process of one worker thread and the socket to it."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        parent = os.getpid()
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-S", GUARD, "--serve", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=lambda: parent_death_signal(signal.SIGTERM, parent),  # noqa: PLW0108
+        )
+        theirs.close()
+        self.socket = ours
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def start(self, request: dict, fds: list[int]) -> socket.socket:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            socket.send_fds(self.socket, [json.dumps(request).encode()], [*fds, theirs.fileno()])
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return ours
+
+
+_SERVERS: dict[tuple[int, int], _Server] = {}
+_SERVERS_LOCK = threading.Lock()
+
+
+def _server() -> _Server:
+    """This thread's server (the parent-death signal follows the thread that started it), started on first use."""
+    key = (os.getpid(), threading.get_ident())
+    with _SERVERS_LOCK:
+        for other in [k for k, s in _SERVERS.items() if k[0] != key[0] or not s.alive()]:
+            del _SERVERS[other]  # a forked copy's, or one that died: never reused
+        if key not in _SERVERS:
+            if sys.platform.startswith("linux"):
+                _libc()  # loaded here, not between fork and exec
+            _SERVERS[key] = _Server()
+        return _SERVERS[key]
+
+
+def start_step(argv: list[str], *, grace: float, cwd: str, env: dict[str, str]) -> ServedStep:
+    """Start ``argv`` under this worker's guard server; its stdout and stderr are one pipe, read through ``stdout``."""
+    read, write = os.pipe()
+    request = {"argv": argv, "cwd": cwd, "env": env, "grace": grace}
+    try:
+        try:
+            channel = _server().start(request, [write])
+        except OSError:  # the server died since it was last seen: one more, once
+            channel = _server().start(request, [write])
+    finally:
+        os.close(write)
+    stdout = os.fdopen(read, "rb")
+    reply = channel.recv(MESSAGE_MAX)
+    if not reply:
+        channel.close()
+        stdout.close()
+        raise OSError("the step guard server ended before it started the step")
+    answer = json.loads(reply)
+    if "exit" in answer:  # the command could not be started; its line is in the output
+        channel.close()
+        return ServedStep(channel, stdout, None, int(answer["exit"]))
+    return ServedStep(channel, stdout, int(answer["pid"]), None)
+
+
+# --- the server --------------------------------------------------------------------------------
+
+
+class _Step:
+    def __init__(self, process: subprocess.Popen, channel: socket.socket, grace: float) -> None:
+        self.process = process
+        self.channel = channel
+        self.grace = grace
+        self.stop_at: float | None = None
+        self.let_go = False  # the worker closed its end: nothing more to hear on the channel
+        self.pidfd = os.pidfd_open(process.pid) if hasattr(os, "pidfd_open") else None
+
+    def stop(self, now: float) -> None:
+        """The first stop: SIGTERM to the group, SIGKILL after the grace; a second: SIGKILL now."""
+        if self.stop_at is not None:
+            self.kill()
+            return
+        self.stop_at = now
+        _signal_group(self.process.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        _signal_group(self.process.pid, signal.SIGKILL)
+
+    def overdue(self, now: float) -> bool:
+        return self.stop_at is not None and now - self.stop_at >= self.grace
+
+    def end(self) -> None:
+        """The command has ended: what it left in its group after a stop goes; the worker is told."""
+        if self.stop_at is not None:
+            self.kill()
+        try:
+            self.channel.send(json.dumps({"exit": self.process.returncode}).encode())
+        except OSError:
+            pass
+        self.channel.close()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+
+
+def _signal_group(group: int, sig: int) -> None:
+    try:
+        os.killpg(group, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _spawn(request: dict, out: int, channel: socket.socket, parent: int) -> _Step | None:
+    argv = [str(a) for a in request["argv"]]
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=request["cwd"],
+            env=request["env"],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            restore_signals=True,
+            # the step's main process goes should this server die by a signal it cannot catch
+            preexec_fn=lambda: parent_death_signal(signal.SIGKILL, parent),  # noqa: PLW0108
+        )
+    except OSError as exc:
+        code = NOT_FOUND if isinstance(exc, FileNotFoundError) else NOT_EXECUTABLE
+        try:
+            os.write(out, f"cannot run {argv[0]!r}: {exc.strerror}\n".encode())
+        except OSError:
+            pass
+        channel.send(json.dumps({"exit": code}).encode())
+        channel.close()
+        return None
+    channel.send(json.dumps({"pid": process.pid}).encode())
+    return _Step(process, channel, float(request.get("grace", 10)))
+
+
+def serve(control: socket.socket) -> int:
+    """Start the steps asked on ``control`` until the worker is gone, then stop every step still running."""
+    ending: list[bool] = []
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda signum, frame: ending.append(True))
+    if sys.platform.startswith("linux"):
+        _libc()  # loaded once here: each step's child only calls into it
+    me = os.getpid()
+    steps: dict[int, _Step] = {}
+    while True:
+        now = time.monotonic()
+        if ending:
+            for step in steps.values():
+                if step.stop_at is None:
+                    step.stop(now)
+            if not steps:
+                return 0
+        for step in steps.values():
+            if step.overdue(now):
+                step.kill()
+        waiting = [step.stop_at + step.grace - now for step in steps.values() if step.stop_at is not None]
+        timeout = max(min(waiting, default=1.0), 0.01)
+        watched = [] if ending else [control]
+        watched += [step.channel for step in steps.values() if not step.let_go] + [step.pidfd for step in steps.values() if step.pidfd is not None]
+        try:
+            ready = set(select.select(watched, [], [], timeout if all(s.pidfd is not None for s in steps.values()) else 0.05)[0])
+        except InterruptedError:
+            continue
+        if control in ready:
+            _take_request(control, steps, me, ending)
+        for pid, step in list(steps.items()):
+            if step.channel in ready:
+                _take_signal(step, time.monotonic())
+            if step.process.poll() is not None:
+                step.end()
+                del steps[pid]
+
+
+def _take_request(control: socket.socket, steps: dict[int, _Step], me: int, ending: list[bool]) -> None:
+    try:
+        message, fds, _flags, _address = socket.recv_fds(control, MESSAGE_MAX, 2)
+    except OSError:
+        message, fds = b"", []
+    if not message:  # the worker is gone
+        ending.append(True)
+        for fd in fds:
+            os.close(fd)
+        return
+    out, channel = fds[0], socket.socket(fileno=fds[1])
+    try:
+        step = _spawn(json.loads(message), out, channel, me)
+    finally:
+        os.close(out)
+    if step is not None:
+        steps[step.process.pid] = step
+
+
+def _take_signal(step: _Step, now: float) -> None:
+    try:
+        message = step.channel.recv(MESSAGE_MAX)
+    except OSError:
+        message = b""
+    if not message:  # the worker let the step go without waiting for it: stopped as if asked
+        step.let_go = True
+        step.stop(now)
+        return
+    if int(json.loads(message).get("signal", signal.SIGTERM)) == signal.SIGTERM:
+        step.stop(now)
+    else:
+        step.kill()
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        sys.exit(serve(socket.socket(fileno=int(sys.argv[2]))))
     sys.exit(_main(sys.argv[1:]))

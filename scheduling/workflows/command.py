@@ -1,9 +1,9 @@
 """Run one step's command: no shell, a time limit, the output's tail kept, one process group.
 
-Pure code, no Django. The command runs under ``stepguard`` (DOMAIN §5): a session and
-process group of its own that gets SIGTERM, then SIGKILL after the grace, when this
-process stops it or dies (a parent-death signal), so no process of a step outlives its
-worker. The caller passes ``still_ours``, asked every few seconds while the command
+Pure code, no Django. The command is started by this worker's step guard server
+(``stepguard.start_step``, DOMAIN §5): a session and process group of its own that gets
+SIGTERM, then SIGKILL after the grace, when this process stops it or dies, so no process
+of a step outlives its worker. The caller passes ``still_ours``, asked every few seconds while the command
 runs (the worker renews its lease on the job there): True, it is; None, it cannot
 tell (the database is away: the command goes on and it is asked again soon); False,
 the job was taken from this worker (declared Zombie, reset), so the command is stopped
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from portal.lib.stepguard import ForkedGuard, fork_guarded, wait_exit
+from portal.lib.stepguard import ServedStep, start_step
 
 # What a shell would answer for a program it cannot find or cannot execute.
 NOT_FOUND = 127
@@ -61,11 +61,11 @@ class _Tail:
         return bytes(self.buffer[-self.limit :]).decode("utf-8", errors="replace")[-chars:]
 
 
-def _stop(process: ForkedGuard, grace: float) -> None:
+def _stop(process: ServedStep, grace: float) -> None:
     """Stop the command's whole process group: its guard sends SIGTERM, then SIGKILL after ``grace``.
 
-    The guard itself is signalled, not the group, so every process of the step gets one SIGTERM;
-    should the guard not end the group in time, SIGKILL goes to the group from here.
+    The guard is asked, so every process of the step gets one SIGTERM; should the guard not
+    end the group in time, SIGKILL goes to the group from here.
     """
     try:
         process.send_signal(signal.SIGTERM)
@@ -92,7 +92,7 @@ def run_command(
     kill_grace: float = KILL_GRACE_SECONDS,
 ) -> CommandResult:
     try:
-        process = fork_guarded(argv, grace=kill_grace, cwd=cwd, env=env)
+        process = start_step(argv, grace=kill_grace, cwd=cwd, env=env)
     except OSError as exc:  # no process or descriptor left for the guard
         return CommandResult(NOT_EXECUTABLE, f"cannot run {argv[0]!r}: {exc.strerror}\n")
     tail = _Tail(process.stdout, tail_chars)
@@ -102,7 +102,7 @@ def run_command(
         next_check = time.monotonic() + check_every
         while True:
             now = time.monotonic()
-            if wait_exit(process, max(min(deadline, next_check) - now, 0.001)) is not None:
+            if process.exited_within(max(min(deadline, next_check) - now, 0.001)) is not None:
                 break
             now = time.monotonic()
             if now >= deadline:
