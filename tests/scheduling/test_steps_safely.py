@@ -133,6 +133,31 @@ def test_a_step_that_ends_on_sigterm_is_not_waited_for():
     assert result.timed_out and result.return_code == -signal.SIGTERM and time.monotonic() - began < 3
 
 
+def _step(argv: list[str], **kwargs):
+    return run_command(argv, cwd="/", env={"PATH": os.environ["PATH"]}, time_limit=kwargs.pop("time_limit", 30), tail_chars=500,
+                       still_ours=lambda: True, check_every=5, kill_grace=kwargs.pop("kill_grace", 1))
+
+
+def test_the_steps_of_a_worker_are_started_by_one_guard_server_not_by_the_worker():
+    parents = {_step(["sh", "-c", "echo $PPID"]).output_tail.strip() for _ in range(3)}
+    assert len(parents) == 1 and parents != {str(os.getpid())}
+
+
+def test_a_killed_guard_server_takes_its_step_along_and_the_next_step_gets_a_new_one():
+    from portal.lib.stepguard import start_step
+
+    step = start_step(["sh", "-c", "echo $PPID; exec sleep 300"], grace=1, cwd="/", env={"PATH": os.environ["PATH"]})
+    server = int(step.stdout.readline())
+    os.kill(server, signal.SIGKILL)
+    assert step.wait(timeout=10) == -signal.SIGKILL  # the worker hears the server go
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{step.pid}") and time.monotonic() < deadline:  # the kernel's SIGKILL to the step
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{step.pid}") or open(f"/proc/{step.pid}/stat").read().split(") ")[1][0] == "Z"
+    result = _step(["sh", "-c", "echo $PPID"])
+    assert result.return_code == 0 and result.output_tail.strip() not in ("", str(server))
+
+
 SHIELDED = """
 import sys
 sys.path.insert(0, {root!r})
