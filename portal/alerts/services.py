@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -91,8 +93,29 @@ def _notify(episode: AlertEpisode, event: str, channels: Iterable[NotificationCh
     return len(messages)
 
 
+# Set by ``alert_rules_read_once``: the rules read by the first episode opened or ended in the block.
+_RULES_IN_HAND: ContextVar[list[list[AlertRule]] | None] = ContextVar("alert_rules_in_hand", default=None)
+
+
 def alert_rules() -> list[AlertRule]:
-    return list(AlertRule.objects.prefetch_related("channels", "escalate_to").order_by("id"))
+    in_hand = _RULES_IN_HAND.get()
+    if in_hand:
+        return in_hand[0]
+    rules = list(AlertRule.objects.prefetch_related("channels", "escalate_to").order_by("id"))
+    if in_hand is not None:
+        in_hand.append(rules)
+    return rules
+
+
+@contextmanager
+def alert_rules_read_once() -> Iterator[None]:
+    """Within the block the alert rules are read at most once: a bulk tick moving many tasks into or
+    out of ERROR, or a sweep finding many Zombies, opens or ends many episodes with one reading."""
+    token = _RULES_IN_HAND.set([])
+    try:
+        yield
+    finally:
+        _RULES_IN_HAND.reset(token)
 
 
 def _matching(episode: AlertEpisode, rules: list[AlertRule] | None = None) -> list[AlertRule]:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from portal import clock, roles
+from portal.alerts.services import alert_rules_read_once
 from portal.lib.bulk import rows_insert, rows_update
 from scheduling.scheduler.alerts import task_error_alert_follow
 from scheduling.scheduler.models import SchedulerTask, TaskTransition
@@ -71,6 +72,7 @@ def tasks_move(*, moves: list[Move], skip_locked: bool = False) -> list[Move]:
     for names, tasks in by_fields.items():
         rows_update(tasks, ["state", "updated_at", *names])
     rows_insert(transitions)
-    for move, failing in zip(made, was_failing, strict=True):
-        task_error_alert_follow(move.task, was_failing=failing)
+    with alert_rules_read_once():
+        for move, failing in zip(made, was_failing, strict=True):
+            task_error_alert_follow(move.task, was_failing=failing)
     return made

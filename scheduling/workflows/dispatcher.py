@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Now
 
 from portal import clock
+from portal.alerts.services import alert_rules_read_once
 from portal.lib.times import iso_utc
 from scheduling.workflows.alerts import dispatcher_sign_of_life, job_status_follow
 from scheduling.workflows.models import (
@@ -57,25 +58,27 @@ def jobs_mark_zombies() -> int:
     now = clock.now()
     lapsed = Job.objects.running().filter(CLAIM_LAPSED)
     lapsed.filter(lapse_seen_at__isnull=True).update(lapse_seen_at=Now())
-    found = 0
     confirmed = lapsed.filter(lapse_seen_at__lte=db_now_plus(-settings.JOB_ZOMBIE_CONFIRM_SECONDS))
-    for job in confirmed.select_related("spool").only(
-        "id", "claim_token", "lease_until", "worker", "generation", "state", "type", "spool__name"
-    ):
-        why = f"no live worker: the lease of {job.worker or 'its worker'} ended at {iso_utc(job.lease_until)}"
-        with transaction.atomic():
-            if (
-                Job.objects.filter(CLAIM_LAPSED, id=job.id, status=S.RUNNING, claim_token=job.claim_token)
-                .filter(lapse_seen_at__lte=db_now_plus(-settings.JOB_ZOMBIE_CONFIRM_SECONDS))
-                .update(status=S.ZOMBIE, claim_token=None, lease_until=None, lapse_seen_at=None, updated_at=now)
-            ):
-                JobAttempt.objects.filter(claim_token=job.claim_token).update(
-                    finished_at=now, outcome=f"Zombie: {why}"[:200], status_after=S.ZOMBIE
-                )
-                job_status_follow(job=job, before=S.RUNNING, after=S.ZOMBIE, why=why)
-                log.warning("job %s is Zombie: %s", job.id, why)
-                found += 1
-    return found
+    jobs = confirmed.select_related("spool").only("id", "claim_token", "lease_until", "worker", "generation", "state", "type", "spool__name")
+    with alert_rules_read_once():
+        return sum(_job_zombie_declare(job, now) for job in jobs)
+
+
+def _job_zombie_declare(job: Job, now: dt.datetime) -> bool:
+    """The confirmed lapse of one job's lease: Zombie, its attempt ended, its alert (when it is still as the sweep saw it)."""
+    why = f"no live worker: the lease of {job.worker or 'its worker'} ended at {iso_utc(job.lease_until)}"
+    with transaction.atomic():
+        declared = (
+            Job.objects.filter(CLAIM_LAPSED, id=job.id, status=S.RUNNING, claim_token=job.claim_token)
+            .filter(lapse_seen_at__lte=db_now_plus(-settings.JOB_ZOMBIE_CONFIRM_SECONDS))
+            .update(status=S.ZOMBIE, claim_token=None, lease_until=None, lapse_seen_at=None, updated_at=now)
+        )
+        if not declared:
+            return False
+        JobAttempt.objects.filter(claim_token=job.claim_token).update(finished_at=now, outcome=f"Zombie: {why}"[:200], status_after=S.ZOMBIE)
+        job_status_follow(job=job, before=S.RUNNING, after=S.ZOMBIE, why=why)
+    log.warning("job %s is Zombie: %s", job.id, why)
+    return True
 
 
 def dispatcher_sweep() -> int:

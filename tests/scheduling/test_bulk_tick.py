@@ -145,3 +145,25 @@ def test_a_broker_away_leaves_the_claims_to_lapse_and_the_tick_goes_on(recorder,
     report = heartbeat.heartbeat_tick(inline=False)
     assert report.outcomes == {"broken": 2} and report.handed_off == 0
     assert set(SchedulerTask.objects.values_list("state", flat=True)) == {TaskState.PROCESSING}  # until the claims expire
+
+
+def test_a_tick_moving_many_tasks_into_error_reads_the_alert_rules_once(recorder, make_task, now, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.alerts.config import alert_rule_create, notification_channel_create
+
+    settings.SCHEDULER_TICK_BULK_MIN = BULK
+    mail = notification_channel_create(actor="test", name="ops-mail", kind="email", target="ops@example.com")
+    for name in ("ops", "night"):
+        alert_rule_create(actor="test", name=name, channels=[mail])
+    now("2026-03-02T10:00:00Z")
+    for n in range(6):
+        make_task(f"ledger-{n}", interval_seconds=600)
+        recorder.failing[f"ledger-{n}"] = RuntimeError("ledger unreachable")
+    now("2026-03-02T10:11:00Z")
+    with CaptureQueriesContext(connection) as queries:
+        heartbeat.heartbeat_tick()
+    assert AlertEpisode.objects.filter(kind="TASK_ERROR").count() == 6
+    rule_reads = [q for q in queries.captured_queries if 'FROM "alerts_alertrule"' in q["sql"]]
+    assert len(rule_reads) == 1, rule_reads
