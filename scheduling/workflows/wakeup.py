@@ -17,16 +17,21 @@ from django.db import DatabaseError, connection
 CHANNEL = "portal_jobs"
 
 
+def wakeups_delivered() -> bool:
+    """Whether ``jobs_wake`` reaches the dispatchers (PostgreSQL), or they can only poll (SQLite)."""
+    return connection.vendor == "postgresql"
+
+
 def jobs_wake() -> None:
     """Tell the listening dispatchers that a job may be due now (at commit; nothing on SQLite)."""
-    if connection.vendor == "postgresql":
+    if wakeups_delivered():
         with connection.cursor() as cursor:
             cursor.execute(f"NOTIFY {CHANNEL}")
 
 
 def jobs_wait(seconds: float) -> bool:
     """Sleep up to ``seconds``, or until a ``jobs_wake`` commits (PostgreSQL); True when woken."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    if not wakeups_delivered() or connection.in_atomic_block:
         time.sleep(seconds)
         return False
     try:

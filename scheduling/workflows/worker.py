@@ -142,9 +142,10 @@ class _NextClaim:
     def over_budget(self) -> bool:
         return time.monotonic() - self.began >= settings.JOB_WORKER_BUDGET_SECONDS
 
-    def __call__(self, *, own_due: bool = True) -> None:
+    def __call__(self, *, own_due: bool = True) -> tuple[int, str] | None:
+        """The claim this worker goes on with, None when it stops here."""
         if self.over_budget():
-            return  # the hand-over to the queue comes after the commit
+            return None  # the hand-over to the queue comes after the commit
         try:
             with transaction.atomic():  # a savepoint: a claim that fails never takes the outcome with it
                 self.claim = _next_claim_for_worker(self.job_id, own_due=own_due)
@@ -152,6 +153,7 @@ class _NextClaim:
         except Exception:  # noqa: BLE001  - whatever fails here, the outcome is written; the claim is tried again after it
             log.exception("job %s: the next claim failed beside the outcome; tried again after it", self.job_id)
             self.asked, self.claim = False, None
+        return self.claim
 
 
 def _next_claim_for_worker(job_id: int, *, own_due: bool = True) -> tuple[int, str] | None:
@@ -199,14 +201,14 @@ def job_attempt_pick(job_id: int, token: str) -> bool:
     return bool(picked)
 
 
-def _attempt_run(job_id: int, token: str, *, then: Callable[..., None] | None = None) -> tuple[str, bool]:
+def _attempt_run(job_id: int, token: str, *, then: Callable[..., tuple[int, str] | None] | None = None) -> tuple[str, bool]:
     """Pick up a claimed attempt, run its command and record the outcome; (summary, outcome written)."""
     if not job_attempt_pick(job_id, token):
         return f"job {job_id}: picked up elsewhere, or the claim is gone (lapsed, paused, Zombie, reset); nothing done", True
     return job_attempt_execute(job_id, token, then=then)
 
 
-def job_attempt_execute(job_id: int, token: str, *, then: Callable[..., None] | None = None) -> tuple[str, bool]:
+def job_attempt_execute(job_id: int, token: str, *, then: Callable[..., tuple[int, str] | None] | None = None) -> tuple[str, bool]:
     """Run the command of an attempt this worker picked up, then record its outcome (database; journal if it cannot)."""
     attempt = JobAttempt.objects.select_related("job__spool").get(claim_token=token)
     result = run_command(
@@ -253,7 +255,7 @@ def job_attempt_finish_retrying(
     result: CommandResult,
     seconds: float | None = None,
     journal: dict | None = None,
-    then: Callable[..., None] | None = None,
+    then: Callable[..., tuple[int, str] | None] | None = None,
 ) -> str | None:
     """Write the outcome, trying again with backoff while the database is away; None when it never came back.
 
@@ -328,7 +330,7 @@ def _replay(entries: list[dict]) -> int:
     return written
 
 
-def job_attempt_finish(*, job_id: int, token: str, result: CommandResult, then: Callable[..., None] | None = None) -> str:
+def job_attempt_finish(*, job_id: int, token: str, result: CommandResult, then: Callable[..., tuple[int, str] | None] | None = None) -> str:
     """Apply an attempt's return code to its job (DOMAIN §3), with the stop flag and `new`.
 
     ``then`` runs inside the same transaction once the outcome is applied (the worker's next claim).
@@ -398,9 +400,14 @@ def job_attempt_finish(*, job_id: int, token: str, result: CommandResult, then: 
         attempt.outcome = description[:200]
         attempt.status_after = outcome_status
         attempt.save(update_fields=(*OUTCOME_FIELDS, "status_after"))
-        jobs_wake()  # a next step due now, a place of a parallel limit freed: the dispatcher looks at commit
-        if then is not None:
-            then(own_due=outcome_status == S.WAITING and fields.get("timestamp", now) <= now)
+        own_due = outcome_status == S.WAITING and fields.get("timestamp", now) <= now
+        going_on = then(own_due=own_due) if then is not None else None
+        # The dispatcher looks at commit when this worker leaves work behind: a next step due now
+        # that it does not take, a place of a parallel limit freed, a new generation. A worker that
+        # goes on takes the next due work itself; waking the dispatcher for it only makes a claim
+        # that waits for a worker, and a task that finds it picked up.
+        if going_on is None or new_step is not None or (step is not None and step.parallel is not None):
+            jobs_wake()
     return description
 
 

@@ -10,7 +10,7 @@ from django.db import connection
 from portal import clock
 from portal.lib.loop import StopSignal
 from scheduling.workflows.dispatcher import dispatcher_cycle
-from scheduling.workflows.wakeup import jobs_wait
+from scheduling.workflows.wakeup import jobs_wait, wakeups_delivered
 
 log = logging.getLogger(__name__)
 
@@ -44,5 +44,10 @@ class Command(BaseCommand):
                 log.exception("dispatcher: turn failed; trying again")
                 connection.close()
                 started = 0
-            if not started:
-                jobs_wait(poll)  # PostgreSQL: a NOTIFY (a job made due, an outcome written) ends the wait at once
+            # On PostgreSQL it waits even after a turn that started jobs: that turn claimed all it could
+            # (the queue ahead is full, or nothing else was due), and what frees a place or makes a job
+            # due ends the wait at once (a NOTIFY: a job made due, an outcome that leaves work behind),
+            # while busy workers take the next due jobs themselves, without the dispatcher's claims
+            # chasing them. Without wake-ups (SQLite) a turn that started jobs is followed by another.
+            if not started or wakeups_delivered():
+                jobs_wait(poll)
