@@ -119,9 +119,9 @@ def job_run(*, job_id: int, token: str) -> str:
             done.append(summary)
         if not written:
             break  # the database is away: the journal keeps the outcome, the next worker writes it
-        if follow.over_budget():
+        if follow.claim is None and follow.over_budget():
             jobs_dispatch(first_job_id=job_id, extra=1, limit=1)
-            break
+            break  # a claim made beside the outcome is picked up already (Running here): it runs first
         if not follow.asked:
             with transaction.atomic():
                 follow.claim = _next_claim_for_worker(job_id)

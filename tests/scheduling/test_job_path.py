@@ -60,6 +60,23 @@ def test_a_worker_claims_its_next_step_in_the_outcome_s_commit_and_keeps_no_jour
     assert not Path(settings.STEP_JOURNAL_FILE).exists()  # the journal is for outcomes the database could not take
 
 
+def test_a_next_step_picked_beside_the_outcome_runs_even_when_the_budget_ends_at_that_commit(load_spool, waiting_job, now, held, monkeypatch):
+    now(NOW)
+    job = waiting_job(load_spool("[1]\ncommand=true\nnext=2\n[2]\ncommand=true\n"), 1)
+    jobs_dispatch()
+    [(job_id, token)] = held.claims
+    looks = []
+
+    def over_budget(self):
+        looks.append(1)
+        return len(looks) > 1  # within the budget when step 2 is claimed and picked up, over it right after
+
+    monkeypatch.setattr(worker._NextClaim, "over_budget", over_budget)
+    worker.job_run(job_id=job_id, token=token)
+    job.refresh_from_db()
+    assert (job.state, job.status) == (2, S.OK)  # never left Running with no worker to run it
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_dispatcher_s_wait_ends_at_a_notify_and_polls_without_one():
