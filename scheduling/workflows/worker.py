@@ -119,9 +119,10 @@ def job_run(*, job_id: int, token: str) -> str:
             done.append(summary)
         if not written:
             break  # the database is away: the journal keeps the outcome, the next worker writes it
+        # A claim made beside the outcome is picked up already (Running here): it runs, budget or not.
         if follow.claim is None and follow.over_budget():
             jobs_dispatch(first_job_id=job_id, extra=1, limit=1)
-            break  # a claim made beside the outcome is picked up already (Running here): it runs first
+            break
         if not follow.asked:
             with transaction.atomic():
                 follow.claim = _next_claim_for_worker(job_id)
@@ -144,6 +145,7 @@ class _NextClaim:
 
     def __call__(self, *, own_due: bool = True) -> tuple[int, str] | None:
         """The claim this worker goes on with, None when it stops here."""
+        self.asked, self.claim = False, None  # what a try whose commit failed claimed was rolled back with it
         if self.over_budget():
             return None  # the hand-over to the queue comes after the commit
         try:
