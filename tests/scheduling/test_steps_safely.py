@@ -253,6 +253,39 @@ def test_an_outcome_the_database_cannot_take_is_retried_and_written_once_it_is_b
 
 
 @pytest.mark.django_db
+def test_a_next_claim_made_in_a_try_whose_commit_failed_is_never_run(load_spool, waiting_job, now, held, monkeypatch):
+    now(NOW)
+    first, other = (waiting_job(load_spool("[1]\ncommand=true\n", name=name), 1) for name in ("billing", "ledger"))
+    jobs_dispatch()  # both claimed for a worker
+    [(first_id, token), (other_id, _)] = held.claims
+    real, tries, looks = worker.job_attempt_finish, [], []
+
+    def commit_fails_once(*, then=None, **kwargs):
+        tries.append(1)
+        if len(tries) > 1:
+            return real(then=then, **kwargs)
+
+        def claim_then_fail(**options):
+            then(**options)  # the worker picks up the other job beside the outcome...
+            raise OperationalError("server closed the connection unexpectedly")  # ...and the commit is lost
+
+        return real(then=claim_then_fail, **kwargs)
+
+    def over_budget(self):
+        looks.append(1)
+        return len(looks) > 1  # the retry comes after the budget
+
+    monkeypatch.setattr(worker, "job_attempt_finish", commit_fails_once)
+    monkeypatch.setattr(worker._NextClaim, "over_budget", over_budget)
+    summary = worker.job_run(job_id=first_id, token=token)
+    assert summary.startswith("1 attempt(s)")
+    assert Job.objects.get(id=first_id).status == S.OK
+    other_job = Job.objects.get(id=other_id)
+    assert other_job.status == S.WAITING and other_job.started_at is None  # still the dispatcher's claim, for its own task
+    assert not JobAttempt.objects.filter(job_id=other_id, started_at__isnull=False).exists()
+
+
+@pytest.mark.django_db
 def test_an_outcome_never_written_stays_in_the_journal_and_the_next_worker_writes_it(load_spool, waiting_job, now, held, monkeypatch, settings):
     now(NOW)
     settings.JOB_OUTCOME_RETRY_SECONDS = 0
