@@ -47,6 +47,7 @@ QUIET_FIELDS: dict[type[models.Model], tuple[str, ...]] = {
     BatchAlert: ("config_id", "state", "window_id", "sequence", "transition", "last_message_at"),
     BatchConfig: (
         "id", "active", "exception_check", "realert_minutes", "latest_window_id", "window_hours", "max_wait_hours", "usual_arrivals",
+        "risk_tolerance_minutes",
     ),
     BatchWindow: ("id", "config_id", "status", "window_end", "expected_count", "received_count", "max_wait_hours"),
 }
