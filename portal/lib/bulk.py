@@ -114,6 +114,27 @@ def rows_update(objs: Sequence[models.Model], fields: Sequence[str], *, batch_si
     return updated
 
 
+def rows_set(model: type[models.Model], pks: Sequence, values: dict[str, object]) -> int:
+    """Give the rows of ``model`` with these primary keys the same ``values`` (field name -> value); returns the
+    rows updated. ``QuerySet.update`` with ``pk__in`` prepares every key through its field: a tenth of a
+    second per ten thousand keys of a relation."""
+    if not pks:
+        return 0
+    meta, quote = model._meta, connection.ops.quote_name
+    fields = [meta.get_field(name) for name in values]
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    prepared = [preparer(f)(values[f.name]) for f in fields]
+    batch_size = MAX_PARAMETERS - len(fields)
+    updated = 0
+    for start in range(0, len(pks), batch_size):
+        batch = list(pks[start : start + batch_size])
+        sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} IN ({', '.join(['%s'] * len(batch))})"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, prepared + batch)
+            updated += cursor.rowcount
+    return updated
+
+
 def rows_delete(
     queryset: models.QuerySet, *, batch_size: int, children: Callable[[list], models.QuerySet] | None = None
 ) -> Counter[str]:

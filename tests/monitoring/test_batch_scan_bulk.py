@@ -10,6 +10,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from monitoring.batches import scan
 from monitoring.batches.models import ALERT_DUE_NOW, BatchAlert
 from monitoring.batches.scan import batch_scan
 from monitoring.batches.services import batch_config_update
@@ -101,6 +102,20 @@ def test_the_bulk_scan_sends_what_changed_and_nothing_for_the_quiet_configs(mixe
     }
     quiet_due = bulk["alerts"]["QUIET"][6]
     assert quiet_due == T0 + dt.timedelta(hours=44)  # the end of its window, [20 h, 44 h)
+
+
+@pytest.mark.parametrize("hours", [25.5, 48.5])
+def test_configs_alike_are_decided_together_and_each_left_as_the_per_config_scan_leaves_it(
+    mixed, settings, make_config, arrive, monkeypatch, hours
+):
+    monkeypatch.setattr(scan, "SHARED_DUE_MIN", 2)  # the UPDATE of a shared due time, not only the join of values
+    for n in range(6):  # twins of OPEN (a source missing since 0 h) and of QUIET (a window begun at 20 h)
+        tenant, extract = f"twin-{n}", iso(0 if n % 2 else 20)
+        make_config(f"TWIN_{n}", tenant=tenant, sources=(f"twin{n}_a", f"twin{n}_b"))
+        arrive(f"twin{n}_a", extract, tenant=tenant)
+    BatchAlert.objects.update(due_at=ALERT_DUE_NOW)
+
+    assert scan_with(settings, BULK, hours) == scan_with(settings, PER_CONFIG, hours)
 
 
 def bulk_scan_queries(settings, hours: float) -> int:
