@@ -23,7 +23,7 @@ from django.db.models import Exists, F, OuterRef
 from portal import clock
 from portal.alerts.tallies import tally_add
 from portal.backends import QueueBackend, SendResult, backend_name_for, get_backend
-from portal.lib.bulk import rows_update
+from portal.lib.bulk import row_instance, rows_update
 from portal.models import MessageStatus, OutboundMessage, OutboxLane
 
 log = logging.getLogger(__name__)
@@ -85,12 +85,20 @@ def outbox_claim(*, now: dt.datetime, limit: int, lane: str | None = None) -> La
         # Read before the claim: a token still set then is a holder whose lease lapsed (a live one keeps us out).
         held_before = OutboxLane.objects.filter(name=name, claim_token__isnull=False).exists()
         if OutboxLane.objects.ready(now).filter(name=name).update(claim_token=token, lease_until=now + outbox_lease()):
-            messages = list(OutboundMessage.objects.filter(lane=name, status=MessageStatus.PENDING).order_by("id")[:limit])
+            messages = _pending_read(name, limit)
             if messages:
                 return LaneClaim(name, token, messages, taken_over=held_before)
             # Another publisher sent them between our look and our claim.
             OutboxLane.objects.filter(name=name, claim_token=token).update(claim_token=None, lease_until=None)
     return None
+
+
+def _pending_read(lane: str, limit: int) -> list[OutboundMessage]:
+    """The ``limit`` oldest pending messages of ``lane``, every field read as plain columns (no ``Model.__init__``:
+    a fifth of a batch's time beside a plain loop)."""
+    names = [f.attname for f in OutboundMessage._meta.concrete_fields]
+    rows = OutboundMessage.objects.filter(lane=lane, status=MessageStatus.PENDING).order_by("id").values_list(*names)[:limit]
+    return [row_instance(OutboundMessage, names, row) for row in rows]
 
 
 def _outcome(report: PublishReport, message: OutboundMessage, result: SendResult, now: dt.datetime) -> None:

@@ -20,9 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, models, transaction
+from django.db import models, transaction
 from django.db.models import QuerySet
-from django.db.models.base import ModelState
 
 from monitoring.batches import messages as msg
 from monitoring.batches.alerts import scan_alerts_follow
@@ -36,7 +35,7 @@ from monitoring.batches.models import (
     WindowStatus,
 )
 from portal import clock
-from portal.lib.bulk import rows_set, rows_update
+from portal.lib.bulk import row_instance, rows_set, rows_update
 from portal.services import PendingMessage, audit_record, outbox_enqueue_bulk
 
 SCAN_CHUNK = 500
@@ -175,9 +174,9 @@ def _alerts_alike(rows: QuerySet[BatchAlert], claimed: set[int]) -> tuple[list[t
 def _alert_built(row: tuple) -> BatchAlert:
     """An alert with its config and latest window from one row of QUIET_FIELDS columns."""
     split = len(QUIET_FIELDS[BatchAlert]), len(QUIET_FIELDS[BatchAlert]) + len(QUIET_FIELDS[BatchConfig])
-    alert = _loaded(BatchAlert, row[: split[0]])
-    config = _loaded(BatchConfig, row[split[0] : split[1]])
-    window = _loaded(BatchWindow, row[split[1] :]) if row[split[1]] is not None else None
+    alert = row_instance(BatchAlert, QUIET_FIELDS[BatchAlert], row[: split[0]])
+    config = row_instance(BatchConfig, QUIET_FIELDS[BatchConfig], row[split[0] : split[1]])
+    window = row_instance(BatchWindow, QUIET_FIELDS[BatchWindow], row[split[1] :]) if row[split[1]] is not None else None
     alert._state.fields_cache["config"] = config
     config._state.fields_cache["latest_window"] = window
     return alert
@@ -205,16 +204,6 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _loaded(model: type[models.Model], values: tuple) -> models.Model:
-    """A saved ``model`` instance holding ``values`` of its QUIET_FIELDS, without ``Model.__init__`` (the bulk
-    scan's largest cost). Its other fields load on first access, as deferred fields do."""
-    instance = model.__new__(model)
-    instance.__dict__.update(zip(QUIET_FIELDS[model], values, strict=True))
-    instance._state = ModelState()
-    instance._state.adding, instance._state.db = False, DEFAULT_DB_ALIAS
-    return instance
 
 
 def batch_scan_configs(*, now: dt.datetime, config_ids: list[int]) -> ScanReport:

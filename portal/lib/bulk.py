@@ -16,7 +16,8 @@ import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, models, transaction
+from django.db.models.base import ModelState
 from django.db.models.constants import OnConflict
 
 # SQLite takes at most 32,766 parameters per statement.
@@ -43,6 +44,17 @@ def preparer(field: models.Field) -> Callable[[object], object]:
     if isinstance(field, models.JSONField):
         return lambda value: None if value is None else json.dumps(value, cls=field.encoder)
     return prepare
+
+
+def row_instance(model: type[models.Model], names: Sequence[str], values: Sequence) -> models.Model:
+    """A saved ``model`` instance holding ``values`` of the fields ``names`` (attnames, as ``values_list`` reads
+    them), without ``Model.__init__``: the largest cost of turning many rows into objects. Its other fields
+    load on first access, as deferred fields do."""
+    instance = model.__new__(model)
+    instance.__dict__.update(zip(names, values, strict=True))
+    instance._state = ModelState()
+    instance._state.adding, instance._state.db = False, DEFAULT_DB_ALIAS
+    return instance
 
 
 def rows_insert(objs: Sequence[models.Model], *, ignore_conflicts: bool = False) -> int:
