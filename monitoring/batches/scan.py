@@ -13,15 +13,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import operator
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, models, transaction
+from django.db import models, transaction
 from django.db.models import QuerySet
-from django.db.models.base import ModelState
 
 from monitoring.batches import messages as msg
 from monitoring.batches.alerts import scan_alerts_follow
@@ -35,7 +35,7 @@ from monitoring.batches.models import (
     WindowStatus,
 )
 from portal import clock
-from portal.lib.bulk import rows_update
+from portal.lib.bulk import row_instance, rows_set, rows_update
 from portal.services import PendingMessage, audit_record, outbox_enqueue_bulk
 
 SCAN_CHUNK = 500
@@ -47,10 +47,13 @@ QUIET_FIELDS: dict[type[models.Model], tuple[str, ...]] = {
     BatchAlert: ("config_id", "state", "window_id", "sequence", "transition", "last_message_at"),
     BatchConfig: (
         "id", "active", "exception_check", "realert_minutes", "latest_window_id", "window_hours", "max_wait_hours", "usual_arrivals",
+        "risk_tolerance_minutes",
     ),
     BatchWindow: ("id", "config_id", "status", "window_end", "expected_count", "received_count", "max_wait_hours"),
 }
 RECOVERED = "RECOVERED"
+# A due time shared by this many configs is written by one UPDATE ... WHERE config_id IN (...).
+SHARED_DUE_MIN = 100
 
 
 @dataclass
@@ -100,10 +103,11 @@ def batch_scan_bulk(due: QuerySet[BatchAlert], *, now: dt.datetime, report: Scan
     """The scan of many ``due`` configs at once (the first after a deployment finds every config due).
 
     Most configs stay as they were: no message, the same alert row, only a new
-    due time. Those are found by ``decide`` itself, run on rows read as plain
-    columns (no ``Model.__init__`` per row), and written a thousand per UPDATE;
-    the few whose state changes or whose alert repeats go through ``scan_chunk``,
-    so their messages are exactly the per-config path's.
+    due time. Those are found by ``decide`` itself, run once per group of configs
+    alike in every column it reads (read as plain columns, no ``Model.__init__`` per
+    row), and written one UPDATE per shared due time; the few whose state changes
+    or whose alert repeats go through ``scan_chunk``, so their messages are exactly
+    the per-config path's.
     """
     after = 0
     while True:
@@ -118,44 +122,75 @@ def batch_scan_bulk(due: QuerySet[BatchAlert], *, now: dt.datetime, report: Scan
 
 
 def _scan_bulk_chunk(rows: QuerySet[BatchAlert], claimed: set[int], *, now: dt.datetime, report: ScanReport) -> None:
-    # Read by a statement after the lock: it sees whatever was committed before the claim.
-    quiet, busy = [], []
     with _collector_paused():
-        for alert in _alerts_read(rows):
-            if alert.config_id not in claimed:
-                continue  # due since the claim: the next scan's
-            if alert.config.usual_arrivals:
-                busy.append(alert.config_id)  # may be AT_RISK: its missing sources are read by the per-config path
-                continue
-            decision = decide(alert, now=now)
-            if decision.state or decision.closed:
-                busy.append(alert.config_id)  # decided again, from full rows, by the per-config path
-                continue
-            alert.due_at, alert.evaluated_at = alert.next_scan_at(now), now
-            quiet.append(alert)
-    rows_update(quiet, ["due_at", "evaluated_at"])
-    report.evaluated += len(quiet)
+        groups, busy = _alerts_alike(rows, claimed)
+    quiet: dict[dt.datetime | None, list[int]] = defaultdict(list)
+    for alert, ids in groups:
+        decision = decide(alert, now=now)
+        if decision.state or decision.closed:
+            busy += ids  # decided again, from full rows, by the per-config path
+        else:
+            quiet[alert.next_scan_at(now)] += ids
+    _due_times_write(quiet, now=now)
+    report.evaluated += sum(len(ids) for ids in quiet.values())
+    busy.sort()
     for start in range(0, len(busy), SCAN_CHUNK):
         scan_chunk(busy[start : start + SCAN_CHUNK], now=now, report=report)
 
 
-def _alerts_read(rows: QuerySet[BatchAlert]) -> list[BatchAlert]:
-    """The alerts of ``rows`` with their configs and latest windows, built from the QUIET_FIELDS columns only."""
+def _alerts_alike(rows: QuerySet[BatchAlert], claimed: set[int]) -> tuple[list[tuple[BatchAlert, list[int]]], list[int]]:
+    """The ``claimed`` alerts of ``rows`` in groups alike in every QUIET_FIELDS column but those that name rows,
+    each group with one alert (its config and latest window) built from those columns to decide for all; and
+    the configs that learned usual arrivals (may be AT_RISK: their missing sources are read by the per-config path).
+
+    Configs of one schedule share their window ends and SLAs: the rules run once per group, not per config.
+    """
     columns = [
         *QUIET_FIELDS[BatchAlert],
         *(f"config__{name}" for name in QUIET_FIELDS[BatchConfig]),
         *(f"config__latest_window__{name}" for name in QUIET_FIELDS[BatchWindow]),
     ]
-    split = len(QUIET_FIELDS[BatchAlert]), len(QUIET_FIELDS[BatchAlert]) + len(QUIET_FIELDS[BatchConfig])
-    alerts = []
+    naming = {"config_id", "window_id", "config__id", "config__latest_window_id", "config__latest_window__id", "config__latest_window__config_id"}
+    learned_at = columns.index("config__usual_arrivals")
+    alike_in = operator.itemgetter(*(i for i, c in enumerate(columns) if c not in naming and i != learned_at))
+    alert_window, latest = columns.index("window_id"), columns.index("config__latest_window_id")
+    groups: dict[tuple, tuple[tuple, list[int]]] = {}
+    learned = []
     for row in rows.values_list(*columns).order_by("config_id"):
-        alert = _loaded(BatchAlert, row[: split[0]])
-        config = _loaded(BatchConfig, row[split[0] : split[1]])
-        window = _loaded(BatchWindow, row[split[1] :]) if row[split[1]] is not None else None
-        alert._state.fields_cache["config"] = config
-        config._state.fields_cache["latest_window"] = window
-        alerts.append(alert)
-    return alerts
+        if row[0] not in claimed:
+            continue  # due since the claim: the next scan's
+        if row[learned_at]:
+            learned.append(row[0])
+            continue
+        # Whether the alert names the latest window is all the rules ask of the ids.
+        key = (alike_in(row), row[alert_window] == row[latest], row[latest] is None)
+        if key in groups:
+            groups[key][1].append(row[0])
+        else:
+            groups[key] = (row, [row[0]])
+    return [(_alert_built(row), ids) for row, ids in groups.values()], learned
+
+
+def _alert_built(row: tuple) -> BatchAlert:
+    """An alert with its config and latest window from one row of QUIET_FIELDS columns."""
+    split = len(QUIET_FIELDS[BatchAlert]), len(QUIET_FIELDS[BatchAlert]) + len(QUIET_FIELDS[BatchConfig])
+    alert = row_instance(BatchAlert, QUIET_FIELDS[BatchAlert], row[: split[0]])
+    config = row_instance(BatchConfig, QUIET_FIELDS[BatchConfig], row[split[0] : split[1]])
+    window = row_instance(BatchWindow, QUIET_FIELDS[BatchWindow], row[split[1] :]) if row[split[1]] is not None else None
+    alert._state.fields_cache["config"] = config
+    config._state.fields_cache["latest_window"] = window
+    return alert
+
+
+def _due_times_write(due: dict[dt.datetime | None, list[int]], *, now: dt.datetime) -> None:
+    """Each config's next due time: one UPDATE per time many configs share, joins of values for the rest."""
+    scattered = []
+    for due_at, ids in due.items():
+        if len(ids) < SHARED_DUE_MIN:
+            scattered += [BatchAlert(config_id=i, due_at=due_at, evaluated_at=now) for i in ids]
+            continue
+        rows_set(BatchAlert, ids, {"due_at": due_at, "evaluated_at": now})
+    rows_update(scattered, ["due_at", "evaluated_at"])
 
 
 @contextlib.contextmanager
@@ -169,16 +204,6 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _loaded(model: type[models.Model], values: tuple) -> models.Model:
-    """A saved ``model`` instance holding ``values`` of its QUIET_FIELDS, without ``Model.__init__`` (the bulk
-    scan's largest cost). Its other fields load on first access, as deferred fields do."""
-    instance = model.__new__(model)
-    instance.__dict__.update(zip(QUIET_FIELDS[model], values, strict=True))
-    instance._state = ModelState()
-    instance._state.adding, instance._state.db = False, DEFAULT_DB_ALIAS
-    return instance
 
 
 def batch_scan_configs(*, now: dt.datetime, config_ids: list[int]) -> ScanReport:

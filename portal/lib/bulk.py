@@ -16,7 +16,8 @@ import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, models, transaction
+from django.db.models.base import ModelState
 from django.db.models.constants import OnConflict
 
 # SQLite takes at most 32,766 parameters per statement.
@@ -43,6 +44,17 @@ def preparer(field: models.Field) -> Callable[[object], object]:
     if isinstance(field, models.JSONField):
         return lambda value: None if value is None else json.dumps(value, cls=field.encoder)
     return prepare
+
+
+def row_instance(model: type[models.Model], names: Sequence[str], values: Sequence) -> models.Model:
+    """A saved ``model`` instance holding ``values`` of the fields ``names`` (attnames, as ``values_list`` reads
+    them), without ``Model.__init__``: the largest cost of turning many rows into objects. Its other fields
+    load on first access, as deferred fields do."""
+    instance = model.__new__(model)
+    instance.__dict__.update(zip(names, values, strict=True))
+    instance._state = ModelState()
+    instance._state.adding, instance._state.db = False, DEFAULT_DB_ALIAS
+    return instance
 
 
 def rows_insert(objs: Sequence[models.Model], *, ignore_conflicts: bool = False) -> int:
@@ -110,6 +122,27 @@ def rows_update(objs: Sequence[models.Model], fields: Sequence[str], *, batch_si
         sql = f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v WHERE {table}.{quote(meta.pk.column)} = v.column1"
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
+            updated += cursor.rowcount
+    return updated
+
+
+def rows_set(model: type[models.Model], pks: Sequence, values: dict[str, object]) -> int:
+    """Give the rows of ``model`` with these primary keys the same ``values`` (field name -> value); returns the
+    rows updated. ``QuerySet.update`` with ``pk__in`` prepares every key through its field: a tenth of a
+    second per ten thousand keys of a relation."""
+    if not pks:
+        return 0
+    meta, quote = model._meta, connection.ops.quote_name
+    fields = [meta.get_field(name) for name in values]
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    prepared = [preparer(f)(values[f.name]) for f in fields]
+    batch_size = MAX_PARAMETERS - len(fields)
+    updated = 0
+    for start in range(0, len(pks), batch_size):
+        batch = list(pks[start : start + batch_size])
+        sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} IN ({', '.join(['%s'] * len(batch))})"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, prepared + batch)
             updated += cursor.rowcount
     return updated
 

@@ -8,12 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
+from monitoring.batches import scan
 from monitoring.batches.models import ALERT_DUE_NOW, BatchAlert
 from monitoring.batches.scan import batch_scan
 from monitoring.batches.services import batch_config_update
 from portal import clock
-from portal.alerts.models import AlertEpisode
+from portal.alerts.models import AlertEpisode, AlertRule, NotificationChannel
 from portal.models import OutboundMessage
 
 pytestmark = pytest.mark.django_db
@@ -100,6 +102,60 @@ def test_the_bulk_scan_sends_what_changed_and_nothing_for_the_quiet_configs(mixe
     }
     quiet_due = bulk["alerts"]["QUIET"][6]
     assert quiet_due == T0 + dt.timedelta(hours=44)  # the end of its window, [20 h, 44 h)
+
+
+@pytest.mark.parametrize("hours", [25.5, 48.5])
+def test_configs_alike_are_decided_together_and_each_left_as_the_per_config_scan_leaves_it(
+    mixed, settings, make_config, arrive, monkeypatch, hours
+):
+    monkeypatch.setattr(scan, "SHARED_DUE_MIN", 2)  # the UPDATE of a shared due time, not only the join of values
+    for n in range(6):  # twins of OPEN (a source missing since 0 h) and of QUIET (a window begun at 20 h)
+        tenant, extract = f"twin-{n}", iso(0 if n % 2 else 20)
+        make_config(f"TWIN_{n}", tenant=tenant, sources=(f"twin{n}_a", f"twin{n}_b"))
+        arrive(f"twin{n}_a", extract, tenant=tenant)
+    BatchAlert.objects.update(due_at=ALERT_DUE_NOW)
+
+    assert scan_with(settings, BULK, hours) == scan_with(settings, PER_CONFIG, hours)
+
+
+def bulk_scan_queries(settings, hours: float) -> int:
+    settings.BATCH_SCAN_BULK_MIN = BULK
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        scan_at(hours)
+        transaction.set_rollback(True)
+    return len(queries)
+
+
+def test_a_quiet_config_costs_the_bulk_scan_no_query_of_its_own(mixed, settings, make_config, arrive):
+    before = bulk_scan_queries(settings, 25.5)
+    for n in range(5):  # windows open and in progress, as most configs are at a deployment
+        make_config(f"QUIET_{n}", tenant=f"quiet-{n}", sources=(f"quiet{n}_a", f"quiet{n}_b"))
+        arrive(f"quiet{n}_a", iso(20), tenant=f"quiet-{n}")
+    BatchAlert.objects.update(due_at=ALERT_DUE_NOW)
+
+    assert bulk_scan_queries(settings, 25.5) == before
+
+
+def test_the_bulk_scan_opens_episodes_and_tells_their_channels_as_the_per_config_scan(mixed, settings):
+    channel = NotificationChannel.objects.create(name="ops", kind="webhook", target="https://example.com/hook")
+    AlertRule.objects.create(name="batches", kinds=["BATCH_DELAYED"], repeat_minutes=30).channels.add(channel)
+
+    def told(bulk_min: int) -> list:
+        settings.BATCH_SCAN_BULK_MIN = bulk_min
+        with transaction.atomic():
+            scan_at(25.5)
+            seen = sorted(
+                (m.dedupe_key.split(":", 2)[2], m.payload["body"]["subject"], m.payload["body"]["summary"])
+                for m in OutboundMessage.objects.filter(kind="NOTIFICATION")
+            )
+            reviews = sorted(AlertEpisode.objects.filter(kind="BATCH_DELAYED").values_list("subject", "review_at"))
+            transaction.set_rollback(True)
+        return seen, reviews
+
+    bulk = told(BULK)
+    assert bulk == told(PER_CONFIG)
+    assert [subject for _, subject, _ in bulk[0]] == ["batch:delayed/DELAYED"]
+    assert bulk[1] == [("batch:delayed/DELAYED", T0 + dt.timedelta(hours=26))]
 
 
 def test_a_second_bulk_scan_at_the_same_instant_finds_nothing_due(mixed, settings):

@@ -1,4 +1,4 @@
-"""rows_insert and rows_update write what bulk_create and bulk_update would, on SQLite and PostgreSQL."""
+"""rows_insert, rows_update and rows_set write what bulk_create, bulk_update and update would, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from monitoring.batches.models import BatchAlert
-from portal.lib.bulk import rows_insert, rows_update
+from portal.lib.bulk import rows_insert, rows_set, rows_update
 
 pytestmark = pytest.mark.django_db
 
@@ -45,3 +45,15 @@ def test_rows_insert_sets_keys_and_skips_conflicts_when_asked(now):
     assert rows_insert(again, ignore_conflicts=True) == 1
     assert sorted(OutboundMessage.objects.values_list("dedupe_key", flat=True)) == ["k0", "k1", "k2", "k9"]
     assert OutboundMessage.objects.get(dedupe_key="k1").payload == first[1].payload
+
+
+def test_rows_set_gives_the_named_rows_the_same_values_and_leaves_the_others(make_config, now):
+    now("2026-03-02T12:00:00Z")
+    configs = [make_config(name, sources=(name.lower(),)) for name in ("A", "B", "C")]
+    due = dt.datetime(2026, 3, 2, 13, 30, 15, 123456, tzinfo=dt.UTC)
+    before = BatchAlert.objects.get(config_id=configs[2].id).due_at
+
+    assert rows_set(BatchAlert, [configs[0].id, configs[1].id], {"due_at": due, "sequence": 4}) == 2
+
+    stored = {a.config_id: (a.due_at, a.sequence) for a in BatchAlert.objects.all()}
+    assert stored == {configs[0].id: (due, 4), configs[1].id: (due, 4), configs[2].id: (before, 0)}

@@ -196,3 +196,49 @@ def test_a_message_the_queue_refuses_is_failed_and_holds_no_one_behind_it(now):
     assert OutboundMessage.objects.get(dedupe_key="m05").status == MessageStatus.FAILED
     lane = OutboxLane.objects.get(name="control_message")
     assert (lane.failures, lane.next_attempt_at) == (0, None)
+
+
+class FailsBatch:
+    """Takes batches in order and fails the given one (a timeout, say): worth trying again later."""
+
+    def __init__(self, failing: int) -> None:
+        self.failing, self.batches = failing, []
+
+    def send(self, messages):
+        from portal.backends import SendResult
+
+        self.batches.append([m.dedupe_key for m in messages])
+        ok = len(self.batches) != self.failing
+        return [SendResult(m.id, ok, error="" if ok else "timeout") for m in messages]
+
+
+def test_a_held_lane_sends_batch_after_batch_in_order_then_is_released(settings, now):
+    now("2026-03-02T10:00:00Z")
+    settings.OUTBOX_BATCH_SIZE = 2
+    for i in range(1, 6):
+        outbox_enqueue(kind="control_message", dedupe_key=f"m{i}", payload=control_message(window_id=i))
+    queue = FailsBatch(failing=0)
+
+    report = outbox_publish(backend=queue, hold_seconds=60)
+
+    assert report.sent == 5
+    assert queue.batches == [["m1", "m2"], ["m3", "m4"], ["m5"]]  # one turn, the lane held throughout
+    lane = OutboxLane.objects.get(name="control_message")
+    assert (lane.claim_token, lane.lease_until) == (None, None)
+
+
+def test_a_held_lane_stops_at_its_first_failed_batch_and_waits_as_a_whole(settings, now):
+    start = now("2026-03-02T10:00:00Z")
+    settings.OUTBOX_BATCH_SIZE = 2
+    for i in range(1, 6):
+        outbox_enqueue(kind="control_message", dedupe_key=f"m{i}", payload=control_message(window_id=i))
+    queue = FailsBatch(failing=2)
+
+    report = outbox_publish(backend=queue, hold_seconds=60)
+
+    assert (report.sent, report.retrying) == (2, 2)
+    assert queue.batches == [["m1", "m2"], ["m3", "m4"]]  # nothing younger tried after the failure
+    pending = OutboundMessage.objects.filter(status=MessageStatus.PENDING).order_by("id")
+    assert [m.dedupe_key for m in pending] == ["m3", "m4", "m5"]
+    lane = OutboxLane.objects.get(name="control_message")
+    assert (lane.claim_token, lane.failures, lane.next_attempt_at) == (None, 1, start + dt.timedelta(seconds=2))
