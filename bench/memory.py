@@ -110,6 +110,8 @@ def command_line(pid: int) -> list[str]:
 
 def role(argv: list[str]) -> str:
     """What a process of the tree is, in a few words."""
+    if any("shielded_exit_code" in word for word in argv):  # run_worker once it became the cluster's small relay
+        return "shield"
     words = [Path(word).name for word in argv]
     for known in ("honcho", "stepguard.py", "gunicorn", "run_worker", "qcluster", "publish_outbox", "run_heartbeat", "run_dispatcher"):
         if known in words:
@@ -119,7 +121,7 @@ def role(argv: list[str]) -> str:
 
 # The processes that run Django (the floor counts them); honcho, the shells, gunicorn's master and the guards do not.
 DJANGO = {"gunicorn child", "run_worker", "qcluster", "qcluster child", "publish_outbox", "run_heartbeat", "run_dispatcher"}
-PROCFILE = {"gunicorn": "web", "run_worker": "worker", "publish_outbox": "publisher", "run_heartbeat": "clock", "run_dispatcher": "dispatcher"}
+PROCFILE = {"gunicorn": "web", "run_worker": "worker", "shield": "worker", "publish_outbox": "publisher", "run_heartbeat": "clock", "run_dispatcher": "dispatcher"}
 
 
 def tree_of(root: int) -> list[tuple[str, int, str]]:
