@@ -16,7 +16,8 @@ portal ran. Target (issue 16): the whole tree under 600 MB RSS.
     WEB_WORKERS=2 Q_WORKERS=2 .venv/bin/python bench/memory.py   # the sizes a deployment sets
 
 DATABASE_URL, REDIS_URL, Q_BROKER and CONTROL_QUEUE_BACKEND are left out of the processes'
-environment (the embedded defaults); the size settings (WEB_WORKERS, WEB_THREADS, Q_WORKERS) pass.
+environment (the embedded defaults); the size settings pass, and WEB_WORKERS and Q_WORKERS default
+to 1 as in `make run`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_MB = 600
 SIZES = {"full": 120, "small": 3}
 SETUP = (["migrate", "--noinput"], ["create_demo_admin"], ["load_demo"], ["setup_schedules"], ["collectstatic", "--noinput", "--verbosity", "0"])
+# What the Makefile's run target exports unless the environment has it.
+MAKE_RUN_DEFAULTS = {"DEBUG": "1", "WEB_WORKERS": "1", "Q_WORKERS": "1"}
 NOT_MAKE_RUN = ("DATABASE_URL", "REDIS_URL", "Q_BROKER", "CONTROL_QUEUE_BACKEND", "CONTROL_QUEUE_URL", "DJANGO_SETTINGS_MODULE")
 FLOOR = (
     "import django, sys, time; from django.conf import settings; "
@@ -63,8 +66,9 @@ def free_port() -> int:
 
 def environment(data_dir: Path, port: int) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in NOT_MAKE_RUN}
+    for name, value in MAKE_RUN_DEFAULTS.items():
+        env.setdefault(name, value)
     env.update(
-        DEBUG=os.environ.get("DEBUG", "1"),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         PORTAL_DATA_DIR=str(data_dir),
         WEB_BIND=f"127.0.0.1:{port}",
@@ -121,6 +125,8 @@ def role(argv: list[str]) -> str:
 
 # The processes that run Django (the floor counts them); honcho, the shells, gunicorn's master and the guards do not.
 DJANGO = {"gunicorn child", "run_worker", "qcluster", "qcluster child", "publish_outbox", "run_heartbeat", "run_dispatcher"}
+# Not the portal's own: the process manager, its shells, the guard between run_worker and the cluster.
+HELPERS = {"honcho", "sh -c", "stepguard"}
 PROCFILE = {"gunicorn": "web", "run_worker": "worker", "shield": "worker", "publish_outbox": "publisher", "run_heartbeat": "clock", "run_dispatcher": "dispatcher"}
 
 
@@ -221,7 +227,10 @@ def table(title: str, rows: list[tuple[str, str, int, int]]) -> tuple[int, int]:
         lines[name] += rss
     print("    per Procfile line (RSS): " + ", ".join(f"{name} {rss / 1024:.0f} MB" for name, rss in sorted(lines.items())))
     rss, pss = sum(row[2] for row in rows), sum(row[3] for row in rows)
+    own = [row for row in rows if row[1] not in HELPERS]
     print(f"    {'total':<11} {'':<22} {len(rows):>5} {rss / 1024:>8.1f} {pss / 1024:>8.1f}")
+    print(f"    {'the portal':<11} {'(no honcho, sh, guard)':<22} {len(own):>5} {sum(row[2] for row in own) / 1024:>8.1f}"
+          f" {sum(row[3] for row in own) / 1024:>8.1f}")
     return rss, pss
 
 
@@ -258,8 +267,8 @@ def main() -> None:
         floor = floor_rss_kb()
 
     python = sum(1 for _, what, _, _ in later if what in DJANGO)
-    print(f"\nmemory of `make run` ({args.size}): embedded defaults, {os.cpu_count()} CPUs, WEB_WORKERS={env.get('WEB_WORKERS', 'default')},"
-          f" WEB_THREADS={env.get('WEB_THREADS', 'default')}, Q_WORKERS={env.get('Q_WORKERS', 'default')}")
+    print(f"\nmemory of `make run` ({args.size}): embedded defaults, {os.cpu_count()} CPUs, WEB_WORKERS={env['WEB_WORKERS']},"
+          f" WEB_THREADS={env.get('WEB_THREADS', 'default')}, Q_WORKERS={env['Q_WORKERS']}")
     start_rss, start_pss = table("once /healthz answers 200", first)
     rss, pss = table(f"after {seconds:g} s", later)
     print(f"\n  floor: a bare Django + django-q2 process {floor / 1024:.1f} MB RSS x {python} Django processes = {floor * python / 1024:.1f} MB")
