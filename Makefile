@@ -20,9 +20,12 @@ install: $(STAMP)
 	printf '# Written by make run: manage.py reads it in this dev checkout (the environment wins).\nDEBUG=1\n' > .env
 
 # The portal with its embedded defaults (SQLite, django-q2's ORM broker, the
-# local queue backend) and demo data; one Ctrl-C stops every process.
+# local queue backend) and demo data; one Ctrl-C stops every process. One web
+# worker (of WEB_THREADS threads) and one django-q2 worker, not the Procfile's
+# 2 and 2: a workstation's portal in less memory (bench/memory.py); the
+# environment wins.
 run: $(STAMP) .env
-	export DEBUG=$${DEBUG:-1} PATH="$(BIN):$$PATH"; \
+	export DEBUG=$${DEBUG:-1} WEB_WORKERS=$${WEB_WORKERS:-1} Q_WORKERS=$${Q_WORKERS:-1} PATH="$(BIN):$$PATH"; \
 	python manage.py migrate --noinput && \
 	python manage.py create_demo_admin && \
 	python manage.py load_demo && \

@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
+from django.core.checks.registry import registry
 from django.utils.module_loading import import_string
+
+
+class WithoutWebChecks:
+    """A management command's system checks but the URL, template and admin ones: for the back-end loops, which serve no page.
+
+    Those import the URLconf (every view) and every template tag library (DRF's brings requests,
+    Markdown, Pygments, PyYAML...): some 20 MB in each process that never answers a request. The
+    web process loads both anyway, and `run_worker` runs every check before its cluster starts.
+    """
+
+    def check(self, *args, **kwargs):
+        web = {check for check in registry.registered_checks if {Tags.urls, Tags.templates, Tags.admin} & set(getattr(check, "tags", ()))}
+        registry.registered_checks -= web
+        try:
+            return super().check(*args, **kwargs)
+        finally:
+            registry.registered_checks |= web
 
 
 @register()

@@ -6,7 +6,9 @@ portal's own apps, so an app adds a message kind by adding a file.
 A payload is checked first by jsonschema-rs, a compiled validator of the same file
 (Draft 2020-12, formats checked), about fifty times faster than the reference
 ``jsonschema``; only a payload it rejects goes through ``jsonschema``, whose messages
-word the reasons kept on the INVALID row.
+word the reasons kept on the INVALID row. Each is imported on first use (some 5 MB each), so a
+process that never checks a payload (the dispatcher, most of the cluster's processes) does not
+carry them.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jsonschema
-import jsonschema_rs
 from django.apps import apps
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_SUFFIX = ".schema.json"
 
@@ -42,20 +46,29 @@ def known_kinds() -> list[str]:
 
 
 @functools.cache
-def validator_for(kind: str) -> jsonschema.protocols.Validator:
+def schema_of(kind: str) -> dict:
     for folder in schema_dirs():
         path = folder / f"{kind}{SCHEMA_SUFFIX}"
         if path.is_file():
-            schema = json.loads(path.read_text())
-            cls = jsonschema.validators.validator_for(schema)
-            cls.check_schema(schema)
-            return cls(schema, format_checker=cls.FORMAT_CHECKER)
+            return json.loads(path.read_text())
     raise UnknownKind(f"no JSON Schema file for message kind {kind!r}")
 
 
 @functools.cache
+def validator_for(kind: str) -> jsonschema.protocols.Validator:
+    import jsonschema
+
+    schema = schema_of(kind)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+@functools.cache
 def compiled_validator(kind: str):
-    return jsonschema_rs.validator_for(validator_for(kind).schema, validate_formats=True)
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(schema_of(kind), validate_formats=True)
 
 
 def schema_errors(kind: str, payload: object) -> list[str]:

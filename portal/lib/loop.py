@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from portal.lib.stepguard import spawn_guarded
 
@@ -71,3 +73,32 @@ def run_shielded(argv: list[str], *, grace: float = 10.0) -> int:
     code = child.wait()
     relaying.join(timeout=2)
     return code
+
+
+def exec_shielded(argv: list[str], *, grace: float, what: str, name: str) -> None:
+    """Become a small process that runs ``argv`` as ``run_shielded`` does: this process's pid, output and signals.
+
+    The process that set the cluster up (Django, its apps and their imports: some 90 MB) stays
+    beside the cluster only to relay its output and signals, which the standard library does in
+    about 10 MB: so it replaces itself (exec) with ``python -I -S`` running ``run_shielded``.
+    The new process exits 0 when ``argv`` ended with 0 or was stopped (SIGTERM, or SIGKILL after
+    the grace), else 1 with a line that names ``what`` and its exit code. ``name`` stands on its
+    command line (`ps`, `pgrep -f`) before ``argv``. Open files are closed by the exec (Python
+    opens them close-on-exec): close database connections before.
+    """
+    root = str(Path(__file__).resolve().parents[2])
+    code = (
+        f"import sys; sys.path.insert(0, {root!r}); from portal.lib.loop import shielded_exit_code; "
+        f"sys.exit(shielded_exit_code(sys.argv[sys.argv.index('--') + 1:], grace={grace!r}, what={what!r}))"
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", code, name, "--", *argv])
+
+
+def shielded_exit_code(argv: list[str], *, grace: float, what: str) -> int:
+    code = run_shielded(argv, grace=grace)
+    if code in (0, -signal.SIGTERM, -signal.SIGKILL):
+        return 0
+    print(f"CommandError: {what} ended with {code}", file=sys.stderr, flush=True)
+    return 1

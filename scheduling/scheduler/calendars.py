@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import holidays as holiday_calendars
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -218,6 +217,8 @@ class HolidayImport:
 
 def holidays_lookup(code: str, year: int) -> dict[dt.date, str]:
     """Holidays of a market (NYSE, ECB, XETR...) or a country (DE, US, or DE-BY with a subdivision)."""
+    import holidays as holiday_calendars  # some 5 MB in each process that imports calendars; only imports use it
+
     code = code.strip().upper()
     if not 1900 <= year <= 2200:
         raise ValidationError({"year": f"{year} is out of range (1900-2200)"})

@@ -5,11 +5,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from portal import clock
 from portal.backends.local import LocalQueueTaken, local_queue_claim
+from portal.checks import WithoutWebChecks
 from portal.lib.loop import StopSignal
 from portal.publisher import outbox_publish_all, outbox_publish_loop
 
 
-class Command(BaseCommand):
+class Command(WithoutWebChecks, BaseCommand):
     help = "Send pending outbox messages to the control queue (once, or in a loop with --loop)."
 
     def add_arguments(self, parser) -> None:

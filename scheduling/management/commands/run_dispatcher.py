@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 
 from portal import clock
+from portal.checks import WithoutWebChecks
 from portal.lib.loop import StopSignal
 from scheduling.workflows.dispatcher import dispatcher_cycle
 from scheduling.workflows.wakeup import jobs_wait, wakeups_delivered
@@ -15,7 +16,7 @@ from scheduling.workflows.wakeup import jobs_wait, wakeups_delivered
 log = logging.getLogger(__name__)
 
 
-class Command(BaseCommand):
+class Command(WithoutWebChecks, BaseCommand):
     help = (
         "The workflow job dispatcher: starts due Waiting jobs in django-q2 workers and marks orphaned "
         "Running jobs Zombie (at start-up and every few seconds). Runs until SIGTERM/SIGINT, "
