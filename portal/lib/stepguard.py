@@ -293,27 +293,40 @@ def _server() -> _Server:
 
 
 def start_step(argv: list[str], *, grace: float, cwd: str, env: dict[str, str]) -> ServedStep:
-    """Start ``argv`` under this worker's guard server; its stdout and stderr are one pipe, read through ``stdout``."""
-    read, write = os.pipe()
+    """Start ``argv`` under this worker's guard server; its stdout and stderr are one pipe, read through ``stdout``.
+
+    A server found ending (its thread gone, its id taken by a new thread) or dead is replaced once.
+    """
     request = {"argv": argv, "cwd": cwd, "env": env, "grace": grace}
-    try:
+    for last in (False, True):
+        read, write = os.pipe()
         try:
             channel = _server().start(request, [write])
-        except OSError:  # the server died since it was last seen: one more, once
-            channel = _server().start(request, [write])
-    finally:
-        os.close(write)
+            reply = channel.recv(MESSAGE_MAX)
+        except OSError:
+            channel, reply = None, b""
+        finally:
+            os.close(write)
+        if reply:
+            break
+        os.close(read)
+        if channel is not None:
+            channel.close()
+        _server_forget()
+        if last:
+            raise OSError("the step guard server could not start the step")
     stdout = os.fdopen(read, "rb")
-    reply = channel.recv(MESSAGE_MAX)
-    if not reply:
-        channel.close()
-        stdout.close()
-        raise OSError("the step guard server ended before it started the step")
     answer = json.loads(reply)
     if "exit" in answer:  # the command could not be started; its line is in the output
         channel.close()
         return ServedStep(channel, stdout, None, int(answer["exit"]))
     return ServedStep(channel, stdout, int(answer["pid"]), None)
+
+
+def _server_forget() -> None:
+    """This thread's server answered no more: the next step starts a new one (the old one ends by itself)."""
+    with _SERVERS_LOCK:
+        _SERVERS.pop((os.getpid(), threading.get_ident()), None)
 
 
 # --- the server --------------------------------------------------------------------------------
