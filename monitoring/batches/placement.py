@@ -156,11 +156,11 @@ class Placement:
     def _load_files(
         config_ids: list[int], latest_ids: set[int]
     ) -> tuple[dict[int, BatchWindow], dict[int, set[str]], list[BatchFile]]:
-        """The latest windows, the sources counted in each and the held arrivals, in one read: a
-        window comes with its counted files (a statement less per request); only one without any
-        (opened empty to be failed) is read on its own."""
+        """The latest windows, the sources counted in each OPEN one and the held arrivals: an OPEN
+        window comes with its counted files, in one read (a statement less per arrival into an open
+        window); the others, finished (their files are not needed) or not counted in yet, in a second."""
         files = BatchFile.objects.select_related("window").filter(
-            Q(window_id__in=latest_ids, counted=True) | Q(config_id__in=config_ids, held=True)
+            Q(window_id__in=latest_ids, window__status=WindowStatus.OPEN, counted=True) | Q(config_id__in=config_ids, held=True)
         )
         latest: dict[int, BatchWindow] = {}
         counted: dict[int, set[str]] = defaultdict(set)
