@@ -136,44 +136,26 @@ class Placement:
             self.sources[(tenant, name)] = SourceKey(source_id, config_id, name)
         # Read after the lock, not joined to it: a join would show a request that waited for the
         # lock the window its config pointed to before (PostgreSQL re-reads only the locked row).
-        latest_ids = {c.latest_window_id for c in configs if c.latest_window_id}
-        latest, counted, held = self._load_files(config_ids, latest_ids)
+        latest = {w.id: w for w in BatchWindow.objects.filter(id__in=[c.latest_window_id for c in configs if c.latest_window_id])}
+        open_windows = set()
         for config in configs:
             window = latest.get(config.latest_window_id)
-            state = self.configs[config.id] = ConfigPlacement(
-                config, sorted(names[config.id]), window, windows=[window] if window else []
-            )
             if window is not None:
                 window.config = config
                 if window.status == WindowStatus.OPEN:
-                    state.received = counted[window.id]
-        for file in held:
-            state = self.configs[file.config_id]
-            file.config = state.config
-            state.held.append(((file.extract_timestamp, 0, file.id), file))
-
-    @staticmethod
-    def _load_files(
-        config_ids: list[int], latest_ids: set[int]
-    ) -> tuple[dict[int, BatchWindow], dict[int, set[str]], list[BatchFile]]:
-        """The latest windows, the sources counted in each OPEN one and the held arrivals: an OPEN
-        window comes with its counted files, in one read (a statement less per arrival into an open
-        window); the others, finished (their files are not needed) or not counted in yet, in a second."""
-        files = BatchFile.objects.select_related("window").filter(
-            Q(window_id__in=latest_ids, window__status=WindowStatus.OPEN, counted=True) | Q(config_id__in=config_ids, held=True)
-        )
-        latest: dict[int, BatchWindow] = {}
-        counted: dict[int, set[str]] = defaultdict(set)
-        held = []
+                    open_windows.add(window.id)
+            self.configs[config.id] = ConfigPlacement(
+                config, sorted(names[config.id]), window, windows=[window] if window else []
+            )
+        # One read for the files counted in the open latest windows and the held ones.
+        files = BatchFile.objects.filter(Q(window_id__in=open_windows, counted=True) | Q(config_id__in=config_ids, held=True))
         for file in files.order_by("extract_timestamp", "id"):
+            state = self.configs[file.config_id]
             if file.held:
-                held.append(file)
+                file.config = state.config
+                state.held.append(((file.extract_timestamp, 0, file.id), file))
             else:
-                latest.setdefault(file.window_id, file.window)
-                counted[file.window_id].add(file.source_name)
-        if latest_ids - latest.keys():
-            latest.update((w.id, w) for w in BatchWindow.objects.filter(id__in=latest_ids - latest.keys()))
-        return latest, counted, held
+                state.received.add(file.source_name)
 
     def config(self, config_id: int) -> BatchConfig:
         return self.configs[config_id].config
