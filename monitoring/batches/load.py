@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitoring.batches.services import arrivals_apply, arrivals_parse
+from monitoring.batches.services import arrivals_apply
 
 CSV_COLUMNS = ("tenant", "source", "extract_timestamp")
 
@@ -24,7 +24,7 @@ class ArrivalFileError(ValueError):
 @dataclass(frozen=True)
 class Row:
     line: int
-    item: object  # what the line holds; arrivals_parse says whether it is an arrival
+    item: object  # what the line holds; arrivals_apply says whether it is an arrival
     error: str = ""
 
 
@@ -123,9 +123,9 @@ def arrivals_load(
             break
         readable = [row for row in chunk if not row.error]
         report.refused += [(row.line, row.error) for row in chunk if row.error]
-        parsed, errors = arrivals_parse(items=[row.item for row in readable])
+        results, errors = arrivals_apply(items=[row.item for row in readable], all_or_nothing=False)
         report.refused += [(readable[e.index].line, f"{e.field}: {e.message}") for e in errors]
-        for result in arrivals_apply(arrivals=parsed):
+        for result in results:
             report.applied += 1
             if result.exception:
                 report.exceptions[result.exception] = report.exceptions.get(result.exception, 0) + 1

@@ -25,7 +25,7 @@ from monitoring.batches.models import (
     BatchWindow,
     WindowStatus,
 )
-from monitoring.batches.placement import ArrivalResult, Placement
+from monitoring.batches.placement import ArrivalResult, Placement, SourceKey
 from monitoring.summaries.models import MonitoredInterface
 from portal import clock, roles
 from portal.services import audit_record
@@ -73,17 +73,20 @@ class WindowStateError(ValueError):
 
 
 @dataclass(frozen=True)
-class ParsedArrival:
+class ShapedArrival:
+    """An item with the fields of an arrival, its config not yet found."""
+
     index: int
-    source: BatchSource
+    tenant: str
+    source: str
     extract: dt.datetime
     payload: dict
 
 
-def arrivals_parse(*, items: list) -> tuple[list[ParsedArrival], list[InputError]]:
-    """Check every item and find its config by (tenant, source): one query, a second when one is unknown."""
+def arrivals_shape(*, items: list) -> tuple[list[ShapedArrival], list[InputError]]:
+    """Check every item's fields (no query): the arrivals they make, and what is wrong with the others."""
     errors: list[InputError] = []
-    shaped: list[tuple[int, dict, dt.datetime]] = []
+    shaped: list[ShapedArrival] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             errors.append(InputError(index, "(item)", "an arrival is an object with tenant, source and extract_timestamp"))
@@ -104,29 +107,31 @@ def arrivals_parse(*, items: list) -> tuple[list[ParsedArrival], list[InputError
         if extract >= LATEST_EXTRACT:
             errors.append(InputError(index, "extract_timestamp", f"out of range: must be before {LATEST_EXTRACT:%Y-%m-%d}"))
             continue
-        shaped.append((index, item, extract))
+        shaped.append(ShapedArrival(index, item["tenant"], item["source"], extract, item))
+    return shaped, errors
 
-    tenants = {item["tenant"] for _, item, _ in shaped}
-    names = {item["source"] for _, item, _ in shaped}
-    sources = {
-        (s.tenant, s.name): s
-        for s in BatchSource.objects.filter(tenant__in=tenants, name__in=names).only("id", "tenant", "name", "config_id")
-    }
+
+def arrivals_resolve(
+    *, placement: Placement, arrivals: list[ShapedArrival]
+) -> tuple[list[tuple[ShapedArrival, SourceKey]], list[InputError]]:
+    """Each arrival's source among the locked configs' (a query only when one is unknown)."""
+    sources = placement.sources
     known_tenants = {tenant for tenant, _ in sources}
-    if any((item["tenant"], item["source"]) not in sources for _, item, _ in shaped):
+    if any((a.tenant, a.source) not in sources for a in arrivals):
         # Only a refused item needs to know which tenants exist, to name the field that is wrong.
+        tenants = {a.tenant for a in arrivals}
         known_tenants = set(BatchConfig.objects.filter(tenant__in=tenants).values_list("tenant", flat=True).distinct())
-    parsed = []
-    for index, item, extract in shaped:
-        tenant, name = item["tenant"], item["source"]
-        if tenant not in known_tenants:
-            errors.append(InputError(index, "tenant", f"unknown tenant {tenant!r}"))
-        elif (tenant, name) not in sources:
-            errors.append(InputError(index, "source", f"no config of tenant {tenant!r} expects source {name!r}"))
+    found, errors = [], []
+    for arrival in arrivals:
+        if arrival.tenant not in known_tenants:
+            errors.append(InputError(arrival.index, "tenant", f"unknown tenant {arrival.tenant!r}"))
+        elif (arrival.tenant, arrival.source) not in sources:
+            errors.append(
+                InputError(arrival.index, "source", f"no config of tenant {arrival.tenant!r} expects source {arrival.source!r}")
+            )
         else:
-            parsed.append(ParsedArrival(index, sources[(tenant, name)], extract, item))
-    errors.sort(key=lambda e: e.index)
-    return parsed, errors
+            found.append((arrival, sources[(arrival.tenant, arrival.source)]))
+    return found, errors
 
 
 def arrivals_check_shape(data) -> list:
@@ -146,21 +151,30 @@ def arrivals_check_shape(data) -> list:
 
 def arrivals_record(*, items: list) -> list[ArrivalResult]:
     """Place arrivals in order, all or nothing: one bad item refuses the whole request."""
-    parsed, errors = arrivals_parse(items=items)
-    if errors:
-        raise BatchInputError(errors)
-    return arrivals_apply(arrivals=parsed)
-
-
-def arrivals_apply(*, arrivals: list[ParsedArrival]) -> list[ArrivalResult]:
-    """Place checked arrivals, in the order given, in one transaction."""
-    if not arrivals:
-        return []
-    with transaction.atomic():
-        placement = Placement(config_ids=[a.source.config_id for a in arrivals], now=clock.now())
-        results = [placement.place(source=a.source, extract=a.extract, payload=a.payload) for a in arrivals]
-        placement.flush()
+    results, _ = arrivals_apply(items=items, all_or_nothing=True)
     return results
+
+
+def arrivals_apply(*, items: list, all_or_nothing: bool) -> tuple[list[ArrivalResult], list[InputError]]:
+    """Check the items, then in one transaction lock the configs that expect their sources, find
+    each item's config and place the good items in the order given. All or nothing: a bad item
+    refuses them all (BatchInputError, nothing written); otherwise the bad ones are returned."""
+    shaped, errors = arrivals_shape(items=items)
+    if shaped:
+        with transaction.atomic():
+            placement = Placement.for_sources(
+                tenants={a.tenant for a in shaped}, names={a.source for a in shaped}, now=clock.now()
+            )
+            found, unknown = arrivals_resolve(placement=placement, arrivals=shaped)
+            errors = sorted(errors + unknown, key=lambda e: e.index)
+            if errors and all_or_nothing:
+                raise BatchInputError(errors)  # inside the transaction: its locks go, nothing is written
+            results = [placement.place(source=source, extract=a.extract, payload=a.payload) for a, source in found]
+            placement.flush()
+            return results, errors
+    if errors and all_or_nothing:
+        raise BatchInputError(errors)
+    return [], errors
 
 
 # --- window actions ----------------------------------------------------------------
