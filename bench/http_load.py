@@ -34,7 +34,7 @@ def _free_port() -> int:
 def _web_command() -> str:
     for line in (ROOT / "Procfile").read_text().splitlines():
         if line.startswith("web:"):
-            return line.removeprefix("web:").strip()
+            return line.removeprefix("web:").strip().removeprefix("exec ")  # the shell below execs it
     raise SystemExit("no web: line in the Procfile")
 
 
