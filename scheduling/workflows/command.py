@@ -20,11 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from portal.lib.stepguard import ServedStep, start_step
+from portal.lib.stepguard import NOT_EXECUTABLE, ServedStep, start_step
 
-# What a shell would answer for a program it cannot find or cannot execute.
-NOT_FOUND = 127
-NOT_EXECUTABLE = 126
 # How long a stopped command gets between SIGTERM and SIGKILL (the worker passes STEP_KILL_GRACE_SECONDS).
 KILL_GRACE_SECONDS = 10.0
 # Asked again this soon when ``still_ours`` could not tell.
